@@ -1,0 +1,20 @@
+//! # nanokube-registry
+//!
+//! What each Kubernetes resource *is*, independent of HTTP and storage: the served
+//! [`resource`] catalog, one [`strategy::Strategy`] per kind ([`kinds`]) with its defaults,
+//! validation ([`field`] errors with paths), update rules and field selectors, plus the
+//! pure machinery the API server shares across kinds: [`selectors`], strategic merge
+//! patch ([`smp`]), server-side [`printers`] (Table columns) and [`duration`] formatting.
+//!
+//! Start at [`kinds::strategy_for`] (the strategy of a resource) and [`resource::ALL`].
+
+pub mod codec;
+pub mod duration;
+pub mod field;
+pub mod kinds;
+pub mod printers;
+pub mod resource;
+pub mod selectors;
+pub mod smp;
+pub mod strategy;
+pub mod validation;
