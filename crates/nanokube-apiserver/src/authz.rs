@@ -45,8 +45,10 @@ pub enum Decision {
     Deny(String),
 }
 
+/// Decides whether a request may proceed (`authorizer.Authorizer`).
+#[async_trait::async_trait]
 pub trait Authorizer: Send + Sync {
-    fn authorize(&self, attrs: &Attributes) -> Decision;
+    async fn authorize(&self, attrs: &Attributes) -> Decision;
 }
 
 /// Until RBAC: `system:masters` may do everything; everyone may read the public health and
@@ -64,8 +66,9 @@ fn path_allowed(path: &str, allowed: &[&str]) -> bool {
     })
 }
 
+#[async_trait::async_trait]
 impl Authorizer for MastersOnly {
-    fn authorize(&self, attrs: &Attributes) -> Decision {
+    async fn authorize(&self, attrs: &Attributes) -> Decision {
         if attrs.user.in_group(MASTERS) {
             return Decision::Allow;
         }
@@ -218,28 +221,30 @@ mod tests {
         );
     }
 
-    #[test]
-    fn masters_only_allows_masters_and_public_info() {
+    #[tokio::test]
+    async fn masters_only_allows_masters_and_public_info() {
         let mut a = attrs("admin", "delete", "", "pods", "d", "x");
         a.user = UserInfo::authenticated("admin", vec![MASTERS.to_string()]);
-        assert_eq!(MastersOnly.authorize(&a), Decision::Allow);
+        assert_eq!(MastersOnly.authorize(&a).await, Decision::Allow);
         let anon = Attributes {
             user: UserInfo::anonymous(),
             verb: "get".into(),
             path: "/readyz".into(),
             ..Default::default()
         };
-        assert_eq!(MastersOnly.authorize(&anon), Decision::Allow);
+        assert_eq!(MastersOnly.authorize(&anon).await, Decision::Allow);
         let anon_api = Attributes {
             path: "/api".into(),
             ..anon.clone()
         };
         assert!(matches!(
-            MastersOnly.authorize(&anon_api),
+            MastersOnly.authorize(&anon_api).await,
             Decision::Deny(_)
         ));
         assert!(matches!(
-            MastersOnly.authorize(&attrs("bob", "get", "", "pods", "d", "x")),
+            MastersOnly
+                .authorize(&attrs("bob", "get", "", "pods", "d", "x"))
+                .await,
             Decision::Deny(_)
         ));
     }

@@ -80,6 +80,15 @@ pub fn decode_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    // Typed client-go clients (kubectl create configmap|secret|token, auth can-i, …) send
+    // Kubernetes protobuf.
+    if base == nanokube_protobuf::CONTENT_TYPE {
+        return nanokube_protobuf::decode(body, &crate::openapi::property_names).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request could not be decoded as protobuf: {e}"
+            ))
+        });
+    }
     if !(base.is_empty()
         || base == "application/json"
         || base == "*/*"

@@ -62,6 +62,18 @@ pub fn v3_hash(path: &str) -> Option<String> {
 
 /// `GET /openapi/v2`: the Swagger 2.0 document of everything served.
 #[must_use]
+/// The JSON property names of a definition (`io.k8s.api.core.v1.PodSpec`), from the v2
+/// document's `definitions`.
+pub fn property_names(definition: &str) -> Option<Vec<String>> {
+    let doc = v2_document();
+    let props = doc
+        .get("definitions")?
+        .get(definition)?
+        .get("properties")?
+        .as_object()?;
+    Some(props.keys().cloned().collect())
+}
+
 pub fn v2_document() -> Arc<Value> {
     Arc::clone(&V2)
 }

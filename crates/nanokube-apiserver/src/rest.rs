@@ -3,6 +3,7 @@
 //! per-kind rules delegated to its [`Strategy`] — the shape of the apiserver's
 //! `registry/generic/registry/store.go`.
 
+use crate::authn::UserInfo;
 use crate::negotiate::{self, Representation};
 use crate::objects::{self, meta_mut, meta_str};
 use crate::request_info::{RequestInfo, query_param};
@@ -45,6 +46,8 @@ pub struct Ctx<'a> {
     pub query: &'a Query,
     pub repr: Representation,
     pub warnings: Vec<String>,
+    /// Who is asking (admission checks such as RBAC escalation need it).
+    pub user: &'a UserInfo,
 }
 
 fn store_err(e: StoreError) -> ApiError {
@@ -181,9 +184,10 @@ pub async fn serve(
     api: Arc<ApiServer>,
     info: RequestInfo,
     query: Query,
+    user: UserInfo,
     req: http::Request<Body>,
 ) -> Response {
-    match dispatch(&api, &info, &query, req).await {
+    match dispatch(&api, &info, &query, &user, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -193,6 +197,7 @@ async fn dispatch(
     api: &ApiServer,
     info: &RequestInfo,
     query: &Query,
+    user: &UserInfo,
     req: http::Request<Body>,
 ) -> ApiResult<Response> {
     let res = resource::find(&info.api_group, &info.api_version, &info.resource)
@@ -232,6 +237,7 @@ async fn dispatch(
         query,
         repr,
         warnings: Vec::new(),
+        user,
     };
     if let Some(w) = res.deprecation_warning {
         ctx.warn(w);
@@ -249,8 +255,18 @@ async fn dispatch(
         .to_string();
     let body = read_body(req).await?;
     let name = info.name.clone();
+    if res.is_review() {
+        if info.verb != "create" || !name.is_empty() {
+            return Err(ApiError::method_not_allowed(&info.verb, res));
+        }
+        return crate::reviews::serve(&ctx, &body, &content_type).await;
+    }
     match (sub, info.verb.as_str()) {
         ("", "get") => get(&ctx, &name).await,
+        ("token", "create") => {
+            crate::reviews::token_request(&ctx, &name, &body, &content_type).await
+        }
+
         ("", "list") => list(&ctx).await,
         ("", "watch") => {
             watch::serve(
@@ -769,6 +785,19 @@ async fn admit_namespace(ctx: &Ctx<'_>, name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Admission that needs the requester: RBAC's escalation prevention on Role, ClusterRole and
+/// binding writes (upstream does it in the RBAC registries' storage).
+async fn admit_write(ctx: &Ctx<'_>, new: &Value, old: Option<&Value>) -> ApiResult<()> {
+    if ctx.res.group != "rbac.authorization.k8s.io" {
+        return Ok(());
+    }
+    let Some(rbac) = &ctx.api.rbac else {
+        return Ok(());
+    };
+    let ns = ctx.ns().unwrap_or("");
+    crate::rbac::check_escalation_on_update(rbac, ctx.user, ctx.res.kind, ns, new, old).await
+}
+
 fn invalid(ctx: &Ctx<'_>, obj: &Value, errs: ErrorList) -> ApiResult<()> {
     if errs.is_empty() {
         return Ok(());
@@ -833,6 +862,7 @@ async fn create(ctx: &mut Ctx<'_>, body: &[u8], content_type: &str) -> ApiResult
         invalid(ctx, &candidate, errs)?;
         let name = objects::name(&candidate).to_string();
         admit_namespace(ctx, &name).await?;
+        admit_write(ctx, &candidate, None).await?;
         let w = ctx.strategy.warnings_on_create(&candidate);
         if dry {
             ctx.warnings.extend(w);
@@ -915,7 +945,9 @@ where
         if strip_rv(&new) == strip_rv(&current) {
             return Ok(Updated::Stored(current));
         }
+        admit_write(ctx, &new, Some(&current)).await?;
         let deleting = meta_str(&new, "deletionTimestamp").is_some();
+
         if deleting && objects::finalizers(&new).is_empty() {
             if dry {
                 return Ok(Updated::Deleted(new));

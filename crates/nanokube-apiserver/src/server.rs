@@ -6,6 +6,7 @@ use crate::authz::{self, Attributes, Authorizer, Decision};
 use crate::discovery;
 use crate::openapi;
 use crate::pki::Pki;
+use crate::rbac::RbacAuthorizer;
 use crate::request_info::{RequestInfo, parse_query};
 use crate::rest;
 use crate::status::ApiError;
@@ -45,6 +46,11 @@ pub struct ApiServer {
     pub server_address: String,
     /// Whether `/readyz` says ok.
     pub ready: AtomicBool,
+    /// The RBAC authorizer when RBAC is the authorization mode; admission uses it for the
+    /// escalation checks on Role and binding writes.
+    pub rbac: Option<Arc<RbacAuthorizer>>,
+    /// Bearer-token authentication (static tokens, service-account JWTs).
+    pub tokens: authn::TokenAuthenticators,
 }
 
 impl ApiServer {
@@ -59,7 +65,20 @@ impl ApiServer {
             clock: Arc::new(SystemClock),
             server_address,
             ready: AtomicBool::new(false),
+            rbac: None,
+            tokens: authn::TokenAuthenticators::default(),
         }
+    }
+
+    /// An API server authorizing every request with RBAC.
+    pub fn with_rbac(
+        store: Arc<dyn Store>,
+        rbac: Arc<RbacAuthorizer>,
+        server_address: String,
+    ) -> Self {
+        let mut api = ApiServer::new(store, rbac.clone(), server_address);
+        api.rbac = Some(rbac);
+        api
     }
 }
 
@@ -69,22 +88,38 @@ pub fn router(api: Arc<ApiServer>) -> Router {
 }
 
 async fn handle(State(api): State<Arc<ApiServer>>, req: Request<Body>) -> Response {
-    let user = match authn::authenticate(&req) {
+    let creds = authn::credentials(&req);
+    let user = match authn::authenticate_credentials(
+        creds,
+        &api.tokens,
+        api.store.as_ref(),
+        api.clock.now(),
+    )
+    .await
+    {
         Ok(u) => u,
         Err(e) => {
             tracing::debug!(error = %e, "authentication failed");
             return ApiError::unauthorized().into_response();
         }
     };
+    let user = match authn::Impersonation::from_headers(req.headers()) {
+        None => user,
+        Some(imp) => match impersonate(&api, &user, &imp).await {
+            Ok(u) => u,
+            Err(e) => return e.into_response(),
+        },
+    };
     let query = parse_query(req.uri().query());
+
     let path = req.uri().path().to_string();
     let info = RequestInfo::parse(req.method(), &path, &query);
     let attrs = Attributes::new(&user, &info);
-    if let Decision::Deny(reason) = api.authorizer.authorize(&attrs) {
+    if let Decision::Deny(reason) = api.authorizer.authorize(&attrs).await {
         return authz::forbidden(&attrs, &reason).into_response();
     }
     let resp = if info.is_resource_request {
-        rest::serve(api.clone(), info, query, req).await
+        rest::serve(api.clone(), info, query, user.clone(), req).await
     } else {
         {
             let accept = req
@@ -103,6 +138,41 @@ async fn handle(State(api): State<Arc<ApiServer>>, req: Request<Body>) -> Respon
     };
     tracing::debug!(method = %attrs.verb, path = %path, user = %user.name, status = resp.status().as_u16(), "request");
     resp
+}
+
+/// Upstream's impersonation filter: the requester must be allowed to `impersonate` every
+/// attribute it asks for; the request then continues as the impersonated user.
+async fn impersonate(
+    api: &ApiServer,
+    requester: &authn::UserInfo,
+    imp: &authn::Impersonation,
+) -> Result<authn::UserInfo, ApiError> {
+    if imp.user.is_none() {
+        return Err(ApiError::bad_request(
+            "requested impersonation of groups, uids or extra without impersonating a user",
+        ));
+    }
+    for (group, resource, namespace, name) in imp.checks() {
+        let (resource, subresource) = match resource.split_once('/') {
+            Some((r, s)) => (r.to_string(), s.to_string()),
+            None => (resource, String::new()),
+        };
+        let attrs = Attributes {
+            user: requester.clone(),
+            verb: "impersonate".into(),
+            is_resource_request: true,
+            namespace,
+            api_group: group.to_string(),
+            resource,
+            subresource,
+            name,
+            ..Default::default()
+        };
+        if let Decision::Deny(reason) = api.authorizer.authorize(&attrs).await {
+            return Err(authz::forbidden(&attrs, &reason));
+        }
+    }
+    Ok(imp.user())
 }
 
 fn json(code: StatusCode, body: &Value, content_type: &'static str) -> Response {

@@ -250,7 +250,9 @@ async fn list_objects_all(
         query: &q,
         repr: ctx.repr,
         warnings: Vec::new(),
+        user: ctx.user,
     };
+
     list_objects(&inner, sel).await
 }
 

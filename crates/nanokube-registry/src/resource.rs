@@ -151,7 +151,8 @@ pub static PODS: ResourceInfo = res!("", "v1", "Pod", "pods", "pod", true,
     short: &["po"], cat: &["all"], verbs: CRUD,
     sub: &[status("", "v1", "Pod")]);
 pub static SERVICE_ACCOUNTS: ResourceInfo = res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true,
-    short: &["sa"], cat: &[], verbs: CRUD, sub: &[]);
+    short: &["sa"], cat: &[], verbs: CRUD,
+    sub: &[Subresource { name: "token", group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: &["create"] }]);
 pub static SECRETS: ResourceInfo = res!("", "v1", "Secret", "secrets", "secret", true,
     short: &[], cat: &[], verbs: CRUD, sub: &[]);
 pub static CONFIG_MAPS: ResourceInfo = res!("", "v1", "ConfigMap", "configmaps", "configmap", true,
@@ -222,7 +223,36 @@ pub static ALL: &[&ResourceInfo] = &[
     &CLUSTER_ROLE_BINDINGS,
     &LEASES,
     &EVENTS_V1,
+    &TOKEN_REVIEWS,
+    &SELF_SUBJECT_REVIEWS,
+    &SUBJECT_ACCESS_REVIEWS,
+    &SELF_SUBJECT_ACCESS_REVIEWS,
+    &LOCAL_SUBJECT_ACCESS_REVIEWS,
+    &SELF_SUBJECT_RULES_REVIEWS,
 ];
+
+const CREATE_ONLY: &[&str] = &["create"];
+
+// Reviews: create-only resources that are answered, never stored.
+pub static TOKEN_REVIEWS: ResourceInfo = res!("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", false,
+    short: &[], cat: &[], verbs: CREATE_ONLY, sub: &[]);
+pub static SELF_SUBJECT_REVIEWS: ResourceInfo = res!("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", false,
+    short: &[], cat: &[], verbs: CREATE_ONLY, sub: &[]);
+pub static SUBJECT_ACCESS_REVIEWS: ResourceInfo = res!("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", false,
+    short: &[], cat: &[], verbs: CREATE_ONLY, sub: &[]);
+pub static SELF_SUBJECT_ACCESS_REVIEWS: ResourceInfo = res!("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", false,
+    short: &[], cat: &[], verbs: CREATE_ONLY, sub: &[]);
+pub static LOCAL_SUBJECT_ACCESS_REVIEWS: ResourceInfo = res!("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", "localsubjectaccessreview", true,
+    short: &[], cat: &[], verbs: CREATE_ONLY, sub: &[]);
+pub static SELF_SUBJECT_RULES_REVIEWS: ResourceInfo = res!("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", "selfsubjectrulesreview", false,
+    short: &[], cat: &[], verbs: CREATE_ONLY, sub: &[]);
+
+impl ResourceInfo {
+    /// Whether objects of this resource are answered rather than stored (the reviews).
+    pub fn is_review(&self) -> bool {
+        self.verbs == CREATE_ONLY
+    }
+}
 
 /// Looks a resource up by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {

@@ -1,41 +1,48 @@
-//! Keeping the history window bounded: the API server's equivalent of etcd's periodic
-//! compaction (`--auto-compaction-mode=revision`).
+//! Keeping the history window bounded the way kube-apiserver does with
+//! `--etcd-compaction-interval`: every interval, compact to the revision that was current one
+//! interval earlier, so clients always have at least one full interval to resume a watch or a
+//! paginated list before they get `410 Expired`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Revision, Store, StoreError};
 
-/// Every `every`, compacts the history of `store` to `current - keep`, so watches can resume
-/// from the last `keep` revisions and get Compacted (410 Gone) before them. The task ends when
-/// the store reports [`StoreError::Closed`]; other errors are logged and retried next round.
+/// Every `interval`, compacts the history of `store` to the revision seen at the previous
+/// tick. The task ends when the store reports [`StoreError::Closed`]; other errors are logged
+/// and retried next round. A zero interval disables compaction (no task is spawned).
 pub fn spawn_auto_compaction(
     store: Arc<dyn Store>,
-    keep: Revision,
-    every: Duration,
-) -> tokio::task::JoinHandle<()> {
-    let keep = keep.max(0);
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+    interval: Duration,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if interval.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut previous: Option<Revision> = None;
         loop {
             ticks.tick().await;
-            match compact_once(store.as_ref(), keep).await {
-                Ok(()) => {}
+            match compact_once(store.as_ref(), previous).await {
+                Ok(current) => previous = Some(current),
                 Err(StoreError::Closed) => return,
                 Err(error) => tracing::warn!(%error, "automatic compaction failed"),
             }
         }
-    })
+    }))
 }
 
-async fn compact_once(store: &dyn Store, keep: Revision) -> crate::Result<()> {
-    let target = store.current_revision().await?.saturating_sub(keep);
-    if target > store.compacted_revision().await? {
+/// Compacts to `previous` (when newer than what is already compacted) and returns the current
+/// revision, the target of the next round.
+async fn compact_once(store: &dyn Store, previous: Option<Revision>) -> crate::Result<Revision> {
+    if let Some(target) = previous
+        && target > store.compacted_revision().await?
+    {
         store.compact(target).await?;
         tracing::debug!(revision = target, "compacted store history");
     }
-    Ok(())
+    store.current_revision().await
 }
 
 #[cfg(test)]
@@ -44,7 +51,7 @@ mod tests {
     use crate::MemoryStore;
 
     #[tokio::test]
-    async fn auto_compaction_keeps_the_last_revisions() {
+    async fn compaction_drops_history_older_than_one_interval() {
         let store = Arc::new(MemoryStore::new());
         for i in 0..10 {
             store
@@ -52,16 +59,27 @@ mod tests {
                 .await
                 .expect("create");
         }
-        let task = spawn_auto_compaction(store.clone(), 3, Duration::from_millis(10));
-        for _ in 0..500 {
-            if store.compacted_revision().await.expect("compacted") == 7 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(store.compacted_revision().await.expect("compacted"), 7);
-        assert!(store.watch("/k/", 6).await.is_err());
-        assert!(store.watch("/k/", 7).await.is_ok());
-        task.abort();
+        // The first tick only records revision 10; the second compacts to it.
+        let first = compact_once(store.as_ref(), None).await.expect("tick");
+        assert_eq!(
+            (first, store.compacted_revision().await.expect("compacted")),
+            (10, 0)
+        );
+        store.create("/k/10", b"v".to_vec()).await.expect("create");
+        let second = compact_once(store.as_ref(), Some(first))
+            .await
+            .expect("tick");
+        assert_eq!(
+            (second, store.compacted_revision().await.expect("compacted")),
+            (11, 10)
+        );
+        assert!(store.watch("/k/", 9).await.is_err());
+        assert!(store.watch("/k/", 10).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn zero_interval_disables_compaction() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        assert!(spawn_auto_compaction(store, Duration::ZERO).is_none());
     }
 }

@@ -2,9 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use nanokube_apiserver::authz::MastersOnly;
 use nanokube_apiserver::pki::Pki;
+use nanokube_apiserver::rbac::{RbacAuthorizer, RbacCache};
 use nanokube_apiserver::server::{self, ApiServer};
+use nanokube_apiserver::serviceaccount::{StaticTokens, TokenIssuer};
 use nanokube_store::{SqliteStore, Store};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -53,6 +54,95 @@ struct ServerArgs {
     /// 127.0.0.1 when binding to all addresses.
     #[arg(long)]
     advertise_address: Option<IpAddr>,
+    /// How often old revisions are compacted away, as kube-apiserver's flag of the same name:
+    /// each run drops history older than the revision seen at the previous run, so a watch or
+    /// continue token older than two intervals gets `410 Expired`. `0s` disables compaction.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    etcd_compaction_interval: Duration,
+    /// A static token file (kube-apiserver format: `token,user,uid,"group1,group2"`); its
+    /// tokens authenticate as the given users.
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// The `iss` of the service-account tokens this server issues and accepts.
+    #[arg(long, default_value = "https://kubernetes.default.svc.cluster.local")]
+    service_account_issuer: String,
+    /// Audiences the API accepts in service-account tokens (comma-separated) [default: the
+    /// issuer].
+    #[arg(long, value_delimiter = ',')]
+    api_audiences: Vec<String>,
+    /// Give every ServiceAccount a long-lived token Secret, as clusters did before 1.24.
+    #[arg(long)]
+    legacy_service_account_token_secrets: bool,
+}
+
+/// Parses a Go-style duration: `300ms`, `90s`, `5m`, `1h30m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?} (examples: 500ms, 30s, 5m, 1h30m)");
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(bad()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// A kube client that reaches this API server in-process as `controller`'s service account.
+fn controller_client(api: &Arc<ApiServer>, controller: &str) -> kube::Client {
+    let identity = nanokube_apiserver::loopback::controller_identity(controller);
+    kube::Client::new(
+        nanokube_apiserver::loopback::service(api.clone(), identity),
+        "default",
+    )
+}
+
+/// Starts the controllers, each with its own client and identity.
+fn start_controllers(
+    api: &Arc<ApiServer>,
+    pki: &Pki,
+    issuer: Arc<TokenIssuer>,
+    legacy_secrets: bool,
+) {
+    let signer: nanokube_controllers::token::Signer =
+        Arc::new(move |ns: &str, sa: &str, uid: &str, secret: &str| {
+            issuer
+                .issue_legacy(ns, sa, uid, secret)
+                .map_err(|e| e.to_string())
+        });
+    tokio::spawn(nanokube_controllers::token::run(
+        controller_client(api, "token-controller"),
+        nanokube_controllers::token::Config {
+            ca_pem: pki.ca_cert_pem.clone(),
+            signer,
+            create_for_every_account: legacy_secrets,
+        },
+    ));
+    tokio::spawn(nanokube_controllers::serviceaccount::run(
+        controller_client(api, "service-account-controller"),
+    ));
+    tokio::spawn(nanokube_controllers::root_ca::run(
+        controller_client(api, "root-ca-cert-publisher"),
+        pki.ca_cert_pem.clone(),
+    ));
 }
 
 fn data_dir(arg: &Option<PathBuf>) -> Result<PathBuf> {
@@ -118,7 +208,7 @@ async fn run_server(args: ServerArgs) -> Result<()> {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.join("state.db")).context("opening the state database")?);
     let _compaction =
-        nanokube_store::spawn_auto_compaction(store.clone(), 10_000, Duration::from_secs(300));
+        nanokube_store::spawn_auto_compaction(store.clone(), args.etcd_compaction_interval);
 
     let listener =
         std::net::TcpListener::bind(SocketAddr::new(args.bind_address, args.secure_port))
@@ -130,11 +220,34 @@ async fn run_server(args: ServerArgs) -> Result<()> {
     let server_address = SocketAddr::new(advertise, port).to_string();
     let url = format!("https://{server_address}");
 
-    let api = Arc::new(ApiServer::new(
+    let rbac = RbacCache::start(store.clone())
+        .await
+        .context("loading the RBAC policy")?;
+    let mut api = ApiServer::with_rbac(
         store.clone(),
-        Arc::new(MastersOnly),
+        Arc::new(RbacAuthorizer::new(rbac)),
         server_address,
-    ));
+    );
+    let audiences = if args.api_audiences.is_empty() {
+        vec![args.service_account_issuer.clone()]
+    } else {
+        args.api_audiences.clone()
+    };
+    let issuer = Arc::new(
+        TokenIssuer::new(
+            &pki.sa_key_pem,
+            &pki.sa_pub_pem,
+            args.service_account_issuer.clone(),
+            audiences,
+        )
+        .context("loading the service-account signing key")?,
+    );
+    api.tokens.service_accounts = Some(issuer.clone());
+    if let Some(path) = &args.token_auth_file {
+        api.tokens.static_tokens =
+            Some(StaticTokens::load(path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    let api = Arc::new(api);
     let tls = server::tls_config(&pki)?;
     let handle = axum_server::Handle::new();
     let serving = tokio::spawn(server::serve_https(
@@ -144,9 +257,19 @@ async fn run_server(args: ServerArgs) -> Result<()> {
         handle.clone(),
     ));
 
-    nanokube_apiserver::bootstrap::run(&api)
+    let endpoint = nanokube_apiserver::bootstrap::Endpoint {
+        ip: advertise.to_string(),
+        port,
+    };
+    nanokube_apiserver::bootstrap::run(&api, &endpoint)
         .await
-        .context("creating the system namespaces")?;
+        .context("creating the system objects")?;
+    start_controllers(
+        &api,
+        &pki,
+        issuer,
+        args.legacy_service_account_token_secrets,
+    );
     let kubeconfig_path = dir.join("kubeconfig");
     nanokube_apiserver::pki::write_private(&kubeconfig_path, pki.admin_kubeconfig(&url).as_bytes())
         .context("writing the kubeconfig")?;

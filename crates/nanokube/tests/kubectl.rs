@@ -480,7 +480,8 @@ fn invalid_names_and_specs_get_422_with_upstream_text() {
     let c = TestCluster::start();
     let bad = c.kubectl(&["create", "configmap", "Bad_Name"]).fails();
     assert!(
-        bad.stderr.contains("The ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters"),
+        bad.stderr.contains("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
+
         "{}",
         bad.stderr
     );

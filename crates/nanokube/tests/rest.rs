@@ -310,3 +310,326 @@ fn server_restart_keeps_objects_and_keys() {
     assert_eq!(out.ok().stdout, "v");
     assert_eq!(std::fs::read(c.pki("ca.crt")).expect("ca"), ca_before);
 }
+
+/// Sends `body` with `method` to `path` as the admin; returns the status code and the body.
+fn call(
+    c: &TestCluster,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
+    let url = format!("{}{path}", c.url);
+    let mut args = vec!["-w", "\n%{http_code}", "-X", method];
+    let header = format!("Content-Type: {content_type}");
+    if !body.is_empty() {
+        args.extend(["-H", &header, "--data-binary", body]);
+    }
+    args.push(&url);
+    with_code(c.curl_admin(&args))
+}
+
+fn parsed(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[test]
+fn yaml_bodies_and_generate_name_create_objects() {
+    let c = TestCluster::start();
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\ndata:\n  k: v\n";
+    let (code, body) = call(
+        &c,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/yaml",
+        yaml,
+    );
+    assert_eq!(code, 201, "{body}");
+    let cm = parsed(&body);
+    let name = cm["metadata"]["name"].as_str().expect("name");
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    assert!(
+        name[4..]
+            .chars()
+            .all(|ch| "bcdfghjklmnpqrstvwxz2456789".contains(ch)),
+        "{name}"
+    );
+    assert_eq!(cm["data"]["k"], "v");
+    assert!(
+        cm["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| u.len() == 36)
+    );
+}
+
+#[test]
+fn finalizers_hold_a_deleted_object_until_they_are_removed() {
+    let c = TestCluster::start();
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","finalizers":["example.com/hold"]}}"#;
+    assert_eq!(
+        call(
+            &c,
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            cm
+        )
+        .0,
+        201
+    );
+    let (code, body) = call(
+        &c,
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps/held",
+        "",
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+    let pending = parsed(&body);
+    assert!(
+        pending["metadata"]["deletionTimestamp"].is_string(),
+        "{body}"
+    );
+    let (code, body) = call(
+        &c,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/held",
+        "",
+        "",
+    );
+    assert_eq!(code, 200, "still there: {body}");
+    // Adding a finalizer to an object being deleted is refused.
+    let (code, body) = call(
+        &c,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/held",
+        "application/merge-patch+json",
+        r#"{"metadata":{"finalizers":["example.com/hold","example.com/more"]}}"#,
+    );
+    assert_eq!(code, 422, "{body}");
+    let (code, body) = call(
+        &c,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/held",
+        "application/merge-patch+json",
+        r#"{"metadata":{"finalizers":null}}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        call(
+            &c,
+            "GET",
+            "/api/v1/namespaces/default/configmaps/held",
+            "",
+            ""
+        )
+        .0,
+        404
+    );
+}
+
+#[test]
+fn deletecollection_removes_only_the_selected_objects() {
+    let c = TestCluster::start();
+    for (name, tier) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"tier": tier}}});
+        assert_eq!(
+            call(
+                &c,
+                "POST",
+                "/api/v1/namespaces/default/configmaps",
+                "application/json",
+                &cm.to_string()
+            )
+            .0,
+            201
+        );
+    }
+    let (code, body) = call(
+        &c,
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps?labelSelector=tier%3Dweb",
+        "",
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+    let (_, body) = call(&c, "GET", "/api/v1/namespaces/default/configmaps", "", "");
+    let names: Vec<String> = parsed(&body)["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["metadata"]["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    let ours: Vec<&String> = names
+        .iter()
+        .filter(|n| ["a", "b", "c"].contains(&n.as_str()))
+        .collect();
+    assert_eq!(ours, ["c"]);
+}
+
+#[test]
+fn status_and_spec_are_written_through_their_own_endpoints() {
+    let c = TestCluster::start();
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}},
+        "status": {"succeeded": 5}});
+    let (code, body) = call(
+        &c,
+        "POST",
+        "/apis/batch/v1/namespaces/default/jobs",
+        "application/json",
+        &job.to_string(),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        parsed(&body)["status"].get("succeeded").is_none(),
+        "create clears status: {body}"
+    );
+    let base = "/apis/batch/v1/namespaces/default/jobs/j";
+    let (code, body) = call(
+        &c,
+        "PATCH",
+        base,
+        "application/merge-patch+json",
+        r#"{"status":{"succeeded":2}}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        parsed(&body)["status"].get("succeeded").is_none(),
+        "main resource ignores status: {body}"
+    );
+    let (code, body) = call(
+        &c,
+        "PATCH",
+        &format!("{base}/status"),
+        "application/merge-patch+json",
+        r#"{"status":{"succeeded":2},"spec":{"parallelism":9}}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let j = parsed(&body);
+    assert_eq!(j["status"]["succeeded"], 2);
+    assert_eq!(j["spec"]["parallelism"], 1, "status endpoint ignores spec");
+    assert_eq!(
+        j["metadata"]["generation"], 1,
+        "status writes do not bump generation"
+    );
+    let (code, body) = call(
+        &c,
+        "PATCH",
+        base,
+        "application/merge-patch+json",
+        r#"{"spec":{"parallelism":3}}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(parsed(&body)["metadata"]["generation"], 2);
+    let (code, body) = call(
+        &c,
+        "PATCH",
+        base,
+        "application/strategic-merge-patch+json",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"other"}]}}}}"#,
+    );
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        parsed(&body)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("spec.template") && m.contains("field is immutable")),
+        "{body}"
+    );
+}
+
+#[test]
+fn partial_object_metadata_and_aggregated_discovery_follow_the_accept_header() {
+    let c = TestCluster::start();
+    let pom = c
+        .curl_admin(&[
+            "-H",
+            "Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+            &format!("{}/api/v1/namespaces", c.url),
+        ])
+        .ok();
+    let list = body_json(&pom);
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert!(list["items"].as_array().is_some_and(|i| {
+        i.iter()
+            .all(|x| x["kind"] == "PartialObjectMetadata" && x.get("spec").is_none())
+    }));
+    let agg = c
+        .curl_admin(&[
+            "-i",
+            "-H",
+            "Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+            &format!("{}/apis", c.url),
+        ])
+        .ok();
+    assert!(
+        agg.stdout.to_ascii_lowercase().contains(
+            "content-type: application/json;g=apidiscovery.k8s.io;v=v2;as=apigroupdiscoverylist"
+        ),
+        "{}",
+        agg.stdout
+    );
+    assert!(agg.stdout.contains("\"APIGroupDiscoveryList\""));
+}
+
+#[test]
+fn watch_from_a_compacted_revision_gets_410_expired() {
+    let c = TestCluster::start_with(&["--etcd-compaction-interval", "200ms"]);
+    for i in 0..3 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("old-{i}")}});
+        assert_eq!(
+            call(
+                &c,
+                "POST",
+                "/api/v1/namespaces/default/configmaps",
+                "application/json",
+                &cm.to_string()
+            )
+            .0,
+            201
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let out = c
+        .curl_admin(&[&format!(
+            "{}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1&timeoutSeconds=2",
+            c.url
+        )])
+        .ok();
+    let first: Value =
+        serde_json::from_str(out.stdout.lines().next().unwrap_or("")).expect("an event");
+    assert_eq!(first["type"], "ERROR", "{}", out.stdout);
+    assert_eq!(first["object"]["code"], 410);
+    assert_eq!(first["object"]["reason"], "Expired");
+    assert!(
+        first["object"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("too old resource version: 1 (")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn streaming_list_ends_its_initial_events_with_a_bookmark() {
+    let c = TestCluster::start();
+    let out = c
+        .curl_admin(&[&format!(
+            "{}/api/v1/namespaces?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&resourceVersion=&timeoutSeconds=1",
+            c.url
+        )])
+        .ok();
+    let events: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event"))
+        .collect();
+    let added = events.iter().filter(|e| e["type"] == "ADDED").count();
+    assert_eq!(added, 4, "the four system namespaces: {}", out.stdout);
+    let last = events.last().expect("events");
+    assert_eq!(last["type"], "BOOKMARK");
+    assert_eq!(
+        last["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+}

@@ -143,6 +143,27 @@ fn kind_type(group: &str, version: &str, kind: &str) -> Option<KindType> {
         }
         ("coordination.k8s.io", "v1", "Lease") => typed::<coordination::v1::Lease>(),
         ("events.k8s.io", "v1", "Event") => typed::<events::v1::Event>(),
+        ("authentication.k8s.io", "v1", "TokenRequest") => {
+            typed::<k8s_openapi::api::authentication::v1::TokenRequest>()
+        }
+        ("authentication.k8s.io", "v1", "TokenReview") => {
+            typed::<k8s_openapi::api::authentication::v1::TokenReview>()
+        }
+        ("authentication.k8s.io", "v1", "SelfSubjectReview") => {
+            typed::<k8s_openapi::api::authentication::v1::SelfSubjectReview>()
+        }
+        ("authorization.k8s.io", "v1", "SubjectAccessReview") => {
+            typed::<k8s_openapi::api::authorization::v1::SubjectAccessReview>()
+        }
+        ("authorization.k8s.io", "v1", "SelfSubjectAccessReview") => {
+            typed::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>()
+        }
+        ("authorization.k8s.io", "v1", "LocalSubjectAccessReview") => {
+            typed::<k8s_openapi::api::authorization::v1::LocalSubjectAccessReview>()
+        }
+        ("authorization.k8s.io", "v1", "SelfSubjectRulesReview") => {
+            typed::<k8s_openapi::api::authorization::v1::SelfSubjectRulesReview>()
+        }
         _ => return None,
     })
 }

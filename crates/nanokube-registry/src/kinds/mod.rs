@@ -95,7 +95,8 @@ mod tests {
 
     #[test]
     fn every_served_resource_has_its_own_strategy() {
-        for info in ALL {
+        // Reviews are answered, never stored, so they need no strategy.
+        for info in ALL.iter().filter(|r| !r.is_review()) {
             let s = strategy_for(info);
             assert_eq!(s.resource().kind, info.kind, "{}", info.plural);
             assert_eq!(s.resource().group, info.group, "{}", info.plural);
