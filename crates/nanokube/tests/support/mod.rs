@@ -143,7 +143,30 @@ impl TestCluster {
         )
     }
 
+    /// Runs kubectl as the holder of a bearer `token` (a kubeconfig with the cluster CA and
+    /// only that token).
+    pub fn kubectl_with_token(&self, token: &str, args: &[&str]) -> Run {
+        let ca = self.pki("ca.crt");
+        let path = self.dir.path().join(format!(
+            "token-{:x}.kubeconfig",
+            token.len() * 31 + token.bytes().map(usize::from).sum::<usize>()
+        ));
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority: {ca}\n    server: {url}\n  name: c\ncontexts:\n- context:\n    cluster: c\n    user: u\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: {token}\n",
+            ca = ca.display(),
+            url = self.url,
+        );
+        std::fs::write(&path, config).expect("write kubeconfig");
+        let mut c = Command::new("kubectl");
+        c.env("KUBECONFIG", &path)
+            .env("HOME", self.dir.path())
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("kubectl-cache"));
+        Run::from(c.args(args).output().expect("run kubectl"))
+    }
+
     /// Runs kubectl with `stdin` piped in.
+
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Run {
         let mut child = self
             .kubectl_command()
