@@ -18,6 +18,7 @@ pub mod negotiate;
 pub mod objects;
 pub mod openapi;
 pub mod pki;
+pub mod pods;
 pub mod rbac;
 pub mod request_info;
 pub mod rest;

@@ -266,6 +266,8 @@ async fn dispatch(
         ("token", "create") => {
             crate::reviews::token_request(&ctx, &name, &body, &content_type).await
         }
+        ("binding", "create") => crate::pods::bind(&ctx, &name, &body, &content_type).await,
+        ("log", "get") => crate::pods::log(&ctx, &name).await,
 
         ("", "list") => list(&ctx).await,
         ("", "watch") => {
@@ -904,6 +906,41 @@ enum WriteScope {
     Status,
     /// A namespace's `finalize` subresource: only `spec.finalizers` changes.
     Finalize,
+    /// A pod's `binding` subresource: the transform set `spec.nodeName` and `PodScheduled`;
+    /// the pod's update rules (which forbid spec changes) do not apply.
+    Binding,
+}
+
+/// Binds a pod to `node` (the `binding` subresource): 409 if it is already bound.
+pub async fn bind_pod(ctx: &Ctx<'_>, name: &str, node: &str, now: &str) -> ApiResult<()> {
+    let res = ctx.res;
+    guaranteed_update(ctx, name, WriteScope::Binding, false, |current| {
+        if let Some(existing) = current.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+            return Err(ApiError::conflict(res, name, &format!("pod {name} is already assigned to node \"{existing}\"")));
+        }
+        if meta_str(current, "deletionTimestamp").is_some() {
+            return Err(ApiError::conflict(res, name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
+        }
+        let mut pod = current.clone();
+        if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("nodeName".into(), json!(node));
+        }
+        let status = pod
+            .as_object_mut()
+            .map(|m| m.entry("status").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut);
+        if let Some(status) = status {
+            let conditions = status.entry("conditions").or_insert_with(|| json!([]));
+            if let Some(list) = conditions.as_array_mut() {
+                list.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
+                list.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+            }
+        }
+        objects::remove_meta(&mut pod, "resourceVersion");
+        Ok(pod)
+    })
+    .await
+    .map(|_| ())
 }
 
 /// The outcome of a guaranteed update.
@@ -1073,6 +1110,7 @@ fn before_update(ctx: &Ctx<'_>, new: &mut Value, old: &Value, scope: WriteScope)
             let errs = ctx.strategy.validate_status_update(new, old);
             invalid(ctx, new, errs)
         }
+        WriteScope::Binding => Ok(()),
         WriteScope::Finalize => {
             let mut merged = old.clone();
             let fins = new

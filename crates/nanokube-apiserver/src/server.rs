@@ -51,6 +51,8 @@ pub struct ApiServer {
     pub rbac: Option<Arc<RbacAuthorizer>>,
     /// Bearer-token authentication (static tokens, service-account JWTs).
     pub tokens: authn::TokenAuthenticators,
+    /// Where `pods/log` reads container logs (the node agent).
+    pub pod_logs: Option<Arc<dyn crate::pods::PodLogs>>,
 }
 
 impl ApiServer {
@@ -67,6 +69,7 @@ impl ApiServer {
             ready: AtomicBool::new(false),
             rbac: None,
             tokens: authn::TokenAuthenticators::default(),
+            pod_logs: None,
         }
     }
 

@@ -9,6 +9,7 @@
 //! logic is a pure function of the observed objects so it can be unit-tested without a
 //! server. Start at [`serviceaccount`], [`root_ca`] and [`token`].
 
+pub mod clusterrole_aggregation;
 pub mod root_ca;
 pub mod serviceaccount;
 pub mod token;

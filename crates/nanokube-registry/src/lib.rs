@@ -11,8 +11,10 @@
 pub mod codec;
 pub mod duration;
 pub mod field;
+pub mod goformat;
 pub mod kinds;
 pub mod printers;
+pub mod rbac;
 pub mod resource;
 pub mod selectors;
 pub mod smp;

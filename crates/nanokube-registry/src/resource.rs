@@ -148,8 +148,12 @@ pub static NAMESPACES: ResourceInfo = res!("", "v1", "Namespace", "namespaces", 
     short: &["ns"], cat: &[], verbs: CRUD_NO_COLLECTION,
     sub: &[status("", "v1", "Namespace"), Subresource { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] }]);
 pub static PODS: ResourceInfo = res!("", "v1", "Pod", "pods", "pod", true,
-    short: &["po"], cat: &["all"], verbs: CRUD,
-    sub: &[status("", "v1", "Pod")]);
+short: &["po"], cat: &["all"], verbs: CRUD,
+sub: &[
+    status("", "v1", "Pod"),
+    Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
+    Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
+]);
 pub static SERVICE_ACCOUNTS: ResourceInfo = res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true,
     short: &["sa"], cat: &[], verbs: CRUD,
     sub: &[Subresource { name: "token", group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", verbs: &["create"] }]);

@@ -73,6 +73,9 @@ struct ServerArgs {
     /// Give every ServiceAccount a long-lived token Secret, as clusters did before 1.24.
     #[arg(long)]
     legacy_service_account_token_secrets: bool,
+    /// The name this machine registers as [default: the host name].
+    #[arg(long)]
+    node_name: Option<String>,
 }
 
 /// Parses a Go-style duration: `300ms`, `90s`, `5m`, `1h30m`.
@@ -116,12 +119,85 @@ fn controller_client(api: &Arc<ApiServer>, controller: &str) -> kube::Client {
 }
 
 /// Starts the controllers, each with its own client and identity.
+/// `kubectl logs` reads what the local node agent wrote.
+struct AgentLogs {
+    pods_dir: PathBuf,
+}
+
+impl nanokube_apiserver::pods::PodLogs for AgentLogs {
+    fn logs(
+        &self,
+        req: nanokube_apiserver::pods::LogRequest,
+        is_running: Box<dyn Fn() -> bool + Send + Sync>,
+    ) -> Result<futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>, String> {
+        let opts = nanokube_kubelet::logs::LogOptions {
+            follow: req.follow,
+            previous: false,
+            tail_lines: req.tail_lines,
+            since_time: req.since_time,
+            timestamps: req.timestamps,
+            limit_bytes: req.limit_bytes,
+        };
+        nanokube_kubelet::logs::read(
+            &self.pods_dir,
+            &req.pod_uid,
+            &req.container,
+            req.restart_count,
+            opts,
+            is_running,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Starts the node agent for this machine and the scheduler, each as its own identity.
+fn start_node_agent(
+    api: &Arc<ApiServer>,
+    node_name: &str,
+    pods_dir: &std::path::Path,
+    host_ip: &str,
+    port: u16,
+) {
+    use nanokube_apiserver::authn::UserInfo;
+    use nanokube_apiserver::loopback::service;
+    let node_identity = UserInfo::authenticated(
+        format!("system:node:{node_name}"),
+        vec!["system:nodes".to_string()],
+    );
+    let node_client = kube::Client::new(service(api.clone(), node_identity), "default");
+    let scheduler_identity = UserInfo::authenticated("system:kube-scheduler", Vec::<String>::new());
+    let scheduler_client = kube::Client::new(service(api.clone(), scheduler_identity), "default");
+    tokio::spawn(nanokube_kubelet::node::run(
+        node_client.clone(),
+        nanokube_kubelet::node::NodeConfig {
+            node_name: node_name.to_string(),
+            internal_ip: host_ip.to_string(),
+            pods_dir: pods_dir.to_path_buf(),
+        },
+    ));
+    tokio::spawn(nanokube_kubelet::scheduler::run(scheduler_client));
+    tokio::spawn(nanokube_kubelet::pod_worker::run(
+        node_client,
+        nanokube_kubelet::pod_worker::PodRuntimeConfig {
+            node_name: node_name.to_string(),
+            pods_dir: pods_dir.to_path_buf(),
+            api_host: host_ip.to_string(),
+            api_port: port,
+            host_ip: host_ip.to_string(),
+        },
+    ));
+}
+
 fn start_controllers(
     api: &Arc<ApiServer>,
     pki: &Pki,
     issuer: Arc<TokenIssuer>,
     legacy_secrets: bool,
 ) {
+    tokio::spawn(nanokube_controllers::clusterrole_aggregation::run(
+        controller_client(api, "clusterrole-aggregation-controller"),
+    ));
+
     let signer: nanokube_controllers::token::Signer =
         Arc::new(move |ns: &str, sa: &str, uid: &str, secret: &str| {
             issuer
@@ -247,7 +323,11 @@ async fn run_server(args: ServerArgs) -> Result<()> {
         api.tokens.static_tokens =
             Some(StaticTokens::load(path).with_context(|| format!("reading {}", path.display()))?);
     }
+    api.pod_logs = Some(Arc::new(AgentLogs {
+        pods_dir: dir.join("pods"),
+    }));
     let api = Arc::new(api);
+
     let tls = server::tls_config(&pki)?;
     let handle = axum_server::Handle::new();
     let serving = tokio::spawn(server::serve_https(
@@ -269,6 +349,17 @@ async fn run_server(args: ServerArgs) -> Result<()> {
         &pki,
         issuer,
         args.legacy_service_account_token_secrets,
+    );
+    let node_name = args
+        .node_name
+        .clone()
+        .unwrap_or_else(nanokube_kubelet::node::default_node_name);
+    start_node_agent(
+        &api,
+        &node_name,
+        &dir.join("pods"),
+        &advertise.to_string(),
+        port,
     );
     let kubeconfig_path = dir.join("kubeconfig");
     nanokube_apiserver::pki::write_private(&kubeconfig_path, pki.admin_kubeconfig(&url).as_bytes())

@@ -503,3 +503,45 @@ fn every_namespace_gets_a_default_account_and_the_root_ca() {
         .ok();
     assert_eq!(roles.stdout.lines().count(), 8, "{}", roles.stdout);
 }
+
+#[test]
+fn cluster_roles_labelled_for_aggregation_extend_view_edit_and_admin() {
+    let c = TestCluster::start();
+    let role = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: lease-reader
+  labels:
+    rbac.authorization.k8s.io/aggregate-to-view: \"true\"
+rules:
+- apiGroups: [\"coordination.k8s.io\"]
+  resources: [\"leases\"]
+  verbs: [\"get\", \"list\"]
+";
+    let f = c.file("lease-reader.yaml", role);
+    c.kubectl(&["create", "-f", &f]).ok();
+    for aggregated in ["view", "edit", "admin"] {
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                let out = c.kubectl(&["get", "clusterrole", aggregated, "-o", "json"]);
+                let role: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+                role["rules"].as_array().is_some_and(|rules| {
+                    rules.iter().any(|r| {
+                        r["resources"]
+                            .as_array()
+                            .is_some_and(|res| res.iter().any(|x| x == "leases"))
+                    })
+                })
+            }),
+            "{aggregated} gains the leases rule"
+        );
+    }
+    let yes = c.kubectl(&[
+        "auth", "can-i", "list", "leases", "--as=bob", "-n", "default",
+    ]);
+    assert_eq!(
+        yes.stdout.trim(),
+        "no",
+        "aggregation alone grants nobody anything"
+    );
+}

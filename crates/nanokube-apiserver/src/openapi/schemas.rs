@@ -143,6 +143,7 @@ fn kind_type(group: &str, version: &str, kind: &str) -> Option<KindType> {
         }
         ("coordination.k8s.io", "v1", "Lease") => typed::<coordination::v1::Lease>(),
         ("events.k8s.io", "v1", "Event") => typed::<events::v1::Event>(),
+        ("", "v1", "Binding") => typed::<core::v1::Binding>(),
         ("authentication.k8s.io", "v1", "TokenRequest") => {
             typed::<k8s_openapi::api::authentication::v1::TokenRequest>()
         }

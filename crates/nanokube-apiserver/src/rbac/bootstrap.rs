@@ -7,9 +7,9 @@
 //! `system:kube-controller-manager`), so their own roles lack some reads; nanokube's
 //! controllers watch under their own identity, so those reads are added here, each noted.
 
-use super::aggregation::aggregate;
 use super::rule::{ALL, PolicyRule};
 use super::snapshot::RBAC_GROUP;
+use nanokube_registry::rbac::aggregate;
 use serde_json::{Value, json};
 
 const BOOTSTRAP_LABEL: &str = "kubernetes.io/bootstrapping";

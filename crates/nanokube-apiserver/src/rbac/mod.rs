@@ -12,7 +12,6 @@
 //!
 //! Start at [`RbacAuthorizer::decide`].
 
-pub mod aggregation;
 pub mod authorizer;
 pub mod bootstrap;
 pub mod cache;
@@ -21,11 +20,11 @@ pub mod escalation;
 pub mod rule;
 pub mod snapshot;
 
-pub use aggregation::aggregate;
 pub use authorizer::RbacAuthorizer;
 pub use bootstrap::bootstrap_policy;
 pub use cache::RbacCache;
 pub use coverage::covers;
 pub use escalation::{check_escalation, check_escalation_on_update};
+pub use nanokube_registry::rbac::aggregate;
 pub use rule::{PolicyRule, rule_allows};
 pub use snapshot::{ResolveError, RoleRef, Snapshot, Subject};

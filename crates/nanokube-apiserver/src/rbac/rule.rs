@@ -3,92 +3,9 @@
 //! `ResourceNameMatches`/`NonResourceURLMatches` helpers of `pkg/apis/rbac/v1`).
 
 use crate::authz::Attributes;
-use serde_json::{Map, Value};
 
-/// The wildcard RBAC uses for verbs, groups, resources and non-resource URLs.
-pub const ALL: &str = "*";
-
-/// A rule of a Role or ClusterRole (`rbac.authorization.k8s.io/v1` `PolicyRule`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PolicyRule {
-    pub verbs: Vec<String>,
-    pub api_groups: Vec<String>,
-    pub resources: Vec<String>,
-    pub resource_names: Vec<String>,
-    pub non_resource_urls: Vec<String>,
-}
-
-/// A string list field: absent or null is empty; anything but an array of strings is malformed.
-fn string_list(obj: &Map<String, Value>, key: &str) -> Option<Vec<String>> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Some(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        Some(_) => None,
-    }
-}
-
-impl PolicyRule {
-    /// A rule from its JSON form; `None` when it is not an object or a field is not a list of
-    /// strings (stored objects are trusted but never allowed to panic the authorizer).
-    pub fn from_json(v: &Value) -> Option<Self> {
-        let obj = v.as_object()?;
-        Some(PolicyRule {
-            verbs: string_list(obj, "verbs")?,
-            api_groups: string_list(obj, "apiGroups")?,
-            resources: string_list(obj, "resources")?,
-            resource_names: string_list(obj, "resourceNames")?,
-            non_resource_urls: string_list(obj, "nonResourceURLs")?,
-        })
-    }
-
-    /// The JSON form, with upstream's `omitempty` on every list but `verbs`.
-    pub fn to_json(&self) -> Value {
-        let mut obj = Map::new();
-        obj.insert("verbs".into(), Value::from(self.verbs.clone()));
-        let optional = [
-            ("apiGroups", &self.api_groups),
-            ("resources", &self.resources),
-            ("resourceNames", &self.resource_names),
-            ("nonResourceURLs", &self.non_resource_urls),
-        ];
-        for (key, list) in optional {
-            if !list.is_empty() {
-                obj.insert(key.into(), Value::from(list.clone()));
-            }
-        }
-        Value::Object(obj)
-    }
-
-    /// Upstream's `CompactString`, used one per line in escalation messages:
-    /// `{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}`. Empty lists are left out.
-    pub fn compact_string(&self) -> String {
-        let parts = [
-            ("APIGroups", &self.api_groups),
-            ("Resources", &self.resources),
-            ("NonResourceURLs", &self.non_resource_urls),
-            ("ResourceNames", &self.resource_names),
-            ("Verbs", &self.verbs),
-        ];
-        let shown: Vec<String> = parts
-            .iter()
-            .filter(|(_, list)| !list.is_empty())
-            .map(|(label, list)| format!("{label}:{}", go_quote_list(list)))
-            .collect();
-        format!("{{{}}}", shown.join(", "))
-    }
-
-    /// The rules of a Role/ClusterRole object (`rules`, null or absent = none); rules that are
-    /// not well-formed are skipped, which can only ever grant less.
-    pub fn list_from_object(obj: &Value) -> Vec<PolicyRule> {
-        obj.get("rules")
-            .and_then(Value::as_array)
-            .map(|rules| rules.iter().filter_map(PolicyRule::from_json).collect())
-            .unwrap_or_default()
-    }
-}
+pub use nanokube_registry::goformat::{go_quote, go_quote_list};
+pub use nanokube_registry::rbac::{ALL, PolicyRule};
 
 /// Whether `rule` allows the request described by `attrs` (upstream `RuleAllows`).
 pub fn rule_allows(attrs: &Attributes, rule: &PolicyRule) -> bool {
@@ -143,42 +60,11 @@ pub(crate) fn url_covers(entry: &str, path: &str) -> bool {
         || (entry.ends_with('*') && path.starts_with(entry.trim_end_matches('*')))
 }
 
-/// Go's `%q` of a string: double-quoted with Go escapes, as upstream messages print names.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Go's `%q` of a `[]string`: `["a" "b"]`.
-pub(crate) fn go_quote_list<S: AsRef<str>>(items: &[S]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| go_quote(s.as_ref())).collect();
-    format!("[{}]", quoted.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::authn::UserInfo;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn rule(v: Value) -> PolicyRule {
         PolicyRule::from_json(&v).expect("well-formed rule")

@@ -106,11 +106,7 @@ impl TokenError {
     }
 }
 
-/// Go's `%q` of a `[]string`: `["a" "b"]`.
-fn go_quote_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
-    format!("[{}]", quoted.join(" "))
-}
+use nanokube_registry::goformat::go_quote_list;
 
 /// The kinds a token can be bound to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

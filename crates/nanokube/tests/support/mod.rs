@@ -147,10 +147,9 @@ impl TestCluster {
     /// only that token).
     pub fn kubectl_with_token(&self, token: &str, args: &[&str]) -> Run {
         let ca = self.pki("ca.crt");
-        let path = self.dir.path().join(format!(
-            "token-{:x}.kubeconfig",
-            token.len() * 31 + token.bytes().map(usize::from).sum::<usize>()
-        ));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.dir.path().join(format!("token-{n}.kubeconfig"));
         let config = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority: {ca}\n    server: {url}\n  name: c\ncontexts:\n- context:\n    cluster: c\n    user: u\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: {token}\n",
             ca = ca.display(),
@@ -166,7 +165,6 @@ impl TestCluster {
     }
 
     /// Runs kubectl with `stdin` piped in.
-
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Run {
         let mut child = self
             .kubectl_command()

@@ -1,12 +1,95 @@
-//! ClusterRole aggregation: what upstream's clusterrole-aggregation-controller computes
-//! (`pkg/controller/clusterroleaggregation`). A ClusterRole with
-//! `aggregationRule.clusterRoleSelectors` gets as `rules` the union of the rules of every other
-//! ClusterRole whose labels match any selector — selectors in order, matching roles by name,
-//! rules deduplicated.
+//! RBAC data that is pure logic: the `PolicyRule` of Roles and ClusterRoles, and ClusterRole
+//! aggregation (what upstream's clusterrole-aggregation-controller computes). The API server's
+//! authorizer and the aggregation controller share these.
 
-use super::rule::PolicyRule;
+use crate::goformat::go_quote_list;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+
+/// The wildcard RBAC uses for verbs, groups, resources and non-resource URLs.
+pub const ALL: &str = "*";
+
+/// A rule of a Role or ClusterRole (`rbac.authorization.k8s.io/v1` `PolicyRule`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyRule {
+    pub verbs: Vec<String>,
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub resource_names: Vec<String>,
+    pub non_resource_urls: Vec<String>,
+}
+
+/// A string list field: absent or null is empty; anything but an array of strings is malformed.
+fn string_list(obj: &Map<String, Value>, key: &str) -> Option<Vec<String>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => None,
+    }
+}
+
+impl PolicyRule {
+    /// A rule from its JSON form; `None` when it is not an object or a field is not a list of
+    /// strings (stored objects are trusted but never allowed to panic the authorizer).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(PolicyRule {
+            verbs: string_list(obj, "verbs")?,
+            api_groups: string_list(obj, "apiGroups")?,
+            resources: string_list(obj, "resources")?,
+            resource_names: string_list(obj, "resourceNames")?,
+            non_resource_urls: string_list(obj, "nonResourceURLs")?,
+        })
+    }
+
+    /// The JSON form, with upstream's `omitempty` on every list but `verbs`.
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("verbs".into(), Value::from(self.verbs.clone()));
+        let optional = [
+            ("apiGroups", &self.api_groups),
+            ("resources", &self.resources),
+            ("resourceNames", &self.resource_names),
+            ("nonResourceURLs", &self.non_resource_urls),
+        ];
+        for (key, list) in optional {
+            if !list.is_empty() {
+                obj.insert(key.into(), Value::from(list.clone()));
+            }
+        }
+        Value::Object(obj)
+    }
+
+    /// Upstream's `CompactString`, used one per line in escalation messages:
+    /// `{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}`. Empty lists are left out.
+    pub fn compact_string(&self) -> String {
+        let parts = [
+            ("APIGroups", &self.api_groups),
+            ("Resources", &self.resources),
+            ("NonResourceURLs", &self.non_resource_urls),
+            ("ResourceNames", &self.resource_names),
+            ("Verbs", &self.verbs),
+        ];
+        let shown: Vec<String> = parts
+            .iter()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(label, list)| format!("{label}:{}", go_quote_list(list)))
+            .collect();
+        format!("{{{}}}", shown.join(", "))
+    }
+
+    /// The rules of a Role/ClusterRole object (`rules`, null or absent = none); rules that are
+    /// not well-formed are skipped, which can only ever grant less.
+    pub fn list_from_object(obj: &Value) -> Vec<PolicyRule> {
+        obj.get("rules")
+            .and_then(Value::as_array)
+            .map(|rules| rules.iter().filter_map(PolicyRule::from_json).collect())
+            .unwrap_or_default()
+    }
+}
 
 /// One parsed ClusterRole as aggregation needs it.
 struct Role<'a> {

@@ -1,0 +1,14 @@
+//! # nanokube-kubelet
+//!
+//! The node agent. It is an ordinary kube-rs client: in `nanokube server` it reaches the API
+//! through an in-process tower service as `system:node:<name>`; the same code runs over HTTPS.
+//!
+//! - [`node`]: registers this machine as a `Node` and keeps its `Lease` and status fresh;
+//! - [`scheduler`]: binds pods without a node to a Ready node that fits them;
+//! - [`pod_worker`]: runs each bound pod's containers as processes and reports their state;
+//! - [`logs`]: container log files, written as CRI does and read back for `kubectl logs`.
+
+pub mod logs;
+pub mod node;
+pub mod pod_worker;
+pub mod scheduler;
