@@ -41,9 +41,9 @@ pub fn remove_meta(obj: &mut Value, field: &str) {
     meta_mut(obj).remove(field);
 }
 
-/// `metadata.finalizers` as strings.
-pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers")
+/// The strings of the array at `pointer` (absent, or non-string entries, give nothing).
+pub fn strings_at(obj: &Value, pointer: &str) -> Vec<String> {
+    obj.pointer(pointer)
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -51,6 +51,11 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `metadata.finalizers` as strings.
+pub fn finalizers(obj: &Value) -> Vec<String> {
+    strings_at(obj, "/metadata/finalizers")
 }
 
 pub fn set_finalizers(obj: &mut Value, fins: &[String]) {

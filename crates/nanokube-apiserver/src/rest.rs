@@ -985,7 +985,7 @@ where
         admit_write(ctx, &new, Some(&current)).await?;
         let deleting = meta_str(&new, "deletionTimestamp").is_some();
 
-        if deleting && objects::finalizers(&new).is_empty() {
+        if deleting && !has_finalizers(ctx, &new) {
             if dry {
                 return Ok(Updated::Deleted(new));
             }
@@ -1024,6 +1024,19 @@ where
         }
     }
     Err(ApiError::modified(ctx.res, name))
+}
+
+/// `spec.finalizers` of a namespace (what the namespace controller clears when its content
+/// is gone).
+fn namespace_finalizers(obj: &Value) -> Vec<String> {
+    objects::strings_at(obj, "/spec/finalizers")
+}
+
+/// Whether anything still holds a deleted object: metadata finalizers, and for namespaces
+/// their spec finalizers.
+fn has_finalizers(ctx: &Ctx<'_>, obj: &Value) -> bool {
+    !objects::finalizers(obj).is_empty()
+        || (std::ptr::eq(ctx.res, &NAMESPACES) && !namespace_finalizers(obj).is_empty())
 }
 
 fn strip_rv(v: &Value) -> Value {
@@ -1473,7 +1486,19 @@ async fn delete_one(ctx: &mut Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiR
         // Graceful deletion (pods bound to a node and still running).
         let grace = graceful_period(ctx, &current, opts.grace_period);
         let now = ctx.api.clock.now();
-        if grace > 0 || !fins.is_empty() {
+        let is_namespace = std::ptr::eq(ctx.res, &NAMESPACES);
+        // A namespace waits for its content to go (spec.finalizers) in phase Terminating.
+        let waits =
+            !fins.is_empty() || (is_namespace && !namespace_finalizers(&current).is_empty());
+        if is_namespace && waits {
+            if let Some(status) = new
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert_with(|| json!({})))
+            {
+                status["phase"] = json!("Terminating");
+            }
+        }
+        if grace > 0 || waits {
             if !already_deleting {
                 let when = now + chrono::Duration::seconds(grace);
                 objects::set_meta(
@@ -1498,7 +1523,7 @@ async fn delete_one(ctx: &mut Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiR
                     objects::set_meta(&mut new, "deletionGracePeriodSeconds", json!(grace));
                 }
             }
-            if grace == 0 && fins.is_empty() {
+            if grace == 0 && !waits {
                 // fall through to removal below
             } else {
                 if new == current {

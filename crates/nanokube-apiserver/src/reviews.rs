@@ -6,7 +6,7 @@
 use crate::authn::UserInfo;
 use crate::authz::{Attributes, Decision};
 use crate::negotiate;
-use crate::objects;
+use crate::objects::{self, strings_at};
 use crate::rest::{Ctx, decode_kv, json_response};
 use crate::serviceaccount::{self, BoundKind, BoundObject, TokenRequestSpec};
 use crate::status::{ApiError, ApiResult};
@@ -22,17 +22,6 @@ const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-fn strings_at(v: &Value, pointer: &str) -> Vec<String> {
-    v.pointer(pointer)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn user_json(u: &UserInfo) -> Value {

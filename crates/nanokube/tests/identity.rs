@@ -5,8 +5,8 @@
 mod support;
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
-use support::TestCluster;
+use std::time::Duration;
+use support::{TestCluster, eventually};
 
 const JOB_ROBOT: &str = "apiVersion: v1
 kind: ServiceAccount
@@ -43,18 +43,6 @@ roleRef:
 ";
 
 const SEED_403: &str = "jobs.batch is forbidden: User \"system:serviceaccount:default:job-robot\" cannot create resource \"jobs\" in API group \"batch\" in the namespace \"default\"";
-
-/// Polls `f` until it holds or `timeout` passes.
-fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
-}
 
 /// GETs `path` with a bearer token; returns status code and body.
 fn curl_token(c: &TestCluster, token: &str, args: &[&str]) -> (u16, String) {
@@ -276,7 +264,37 @@ fn granting_permissions_one_does_not_hold_is_forbidden() {
         "{}",
         denied.stderr
     );
+    // The Python client gets the same 403 body.
+    let script = format!(
+        r#"
+import json
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+cfg = client.Configuration()
+cfg.host = "{url}"
+cfg.ssl_ca_cert = "{ca}"
+cfg.api_key = {{"authorization": "Bearer alice-token"}}
+rbac = client.RbacAuthorizationV1Api(client.ApiClient(cfg))
+role = client.V1Role(metadata=client.V1ObjectMeta(name="py-deleter"), rules=[client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["delete"])])
+try:
+    rbac.create_namespaced_role("default", role)
+    print("CREATED")
+except ApiException as e:
+    body = json.loads(e.body)
+    print(e.status, body["reason"], body["message"].splitlines()[0])
+"#,
+        url = c.url,
+        ca = c.pki("ca.crt").display(),
+    );
+    let out = c.python(&script);
+    assert_eq!(
+        out.stdout.trim(),
+        "403 Forbidden roles.rbac.authorization.k8s.io \"py-deleter\" is forbidden: user \"alice\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:",
+        "{}",
+        out.stderr
+    );
     // Impersonation needs its own permission.
+
     let imp = as_alice(&["get", "pods", "--as=bob"]).fails();
     assert!(
         imp.stderr.contains("users \"bob\" is forbidden: User \"alice\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"),

@@ -5,23 +5,7 @@ mod support;
 
 use serde_json::Value;
 use std::time::Duration;
-use support::{TestCluster, headers, read_until};
-
-/// The Job of the training lab (`004_…txt`), as written.
-const SLEEPY_JOB: &str = "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: sleepy
-spec:
-  template:
-    spec:
-      containers:
-      - name: resting
-        image: busybox
-        command: [\"/bin/sleep\"]
-        args: [\"3\"]
-      restartPolicy: Never
-";
+use support::{SLEEPY_JOB, TestCluster, headers, read_until};
 
 /// The lab's CronJob, still at batch/v1beta1 as the lab has it.
 const SLEEPY_CRONJOB_V1BETA1: &str = "apiVersion: batch/v1beta1

@@ -5,19 +5,8 @@
 mod support;
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
-use support::{TestCluster, headers};
-
-fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    f()
-}
+use std::time::Duration;
+use support::{TestCluster, eventually, headers};
 
 fn pod_manifest(name: &str, restart: &str, script: &str) -> String {
     let script = script.replace('\\', "\\\\").replace('"', "\\\"");

@@ -314,3 +314,31 @@ pub fn headers(table: &str) -> Vec<String> {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Polls `f` until it holds or `timeout` passes; returns whether it held.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    f()
+}
+
+/// The Job of the training lab (`004_…txt`), as written.
+pub const SLEEPY_JOB: &str = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: sleepy
+spec:
+  template:
+    spec:
+      containers:
+      - name: resting
+        image: busybox
+        command: [\"/bin/sleep\"]
+        args: [\"3\"]
+      restartPolicy: Never
+";
