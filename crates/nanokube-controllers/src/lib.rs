@@ -10,6 +10,8 @@
 //! server. Start at [`serviceaccount`], [`root_ca`] and [`token`].
 
 pub mod clusterrole_aggregation;
+pub mod garbage_collector;
+pub mod namespace;
 pub mod root_ca;
 pub mod serviceaccount;
 pub mod token;

@@ -194,6 +194,13 @@ fn start_controllers(
     issuer: Arc<TokenIssuer>,
     legacy_secrets: bool,
 ) {
+    tokio::spawn(nanokube_controllers::garbage_collector::run(
+        controller_client(api, "generic-garbage-collector"),
+    ));
+    tokio::spawn(nanokube_controllers::namespace::run(controller_client(
+        api,
+        "namespace-controller",
+    )));
     tokio::spawn(nanokube_controllers::clusterrole_aggregation::run(
         controller_client(api, "clusterrole-aggregation-controller"),
     ));

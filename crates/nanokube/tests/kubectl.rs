@@ -421,22 +421,25 @@ fn namespaces_secrets_and_serviceaccounts_round_trip() {
             .ok(),
     );
     assert_eq!(secret["data"]["user"], "YWRtaW4=");
+    // kubectl waits until the namespace controller has removed the contents and the
+    // namespace itself.
     let ns = c
-        .kubectl(&["delete", "namespace", "team-a", "--wait=false"])
+        .kubectl(&["delete", "namespace", "team-a", "--timeout=60s"])
         .ok();
     assert_eq!(ns.stdout.trim(), "namespace \"team-a\" deleted");
-    let status = c.kubectl(&[
-        "get",
-        "namespace",
-        "team-a",
-        "-o",
-        "jsonpath={.status.phase}",
-    ]);
-    // Until the namespace controller lands the namespace stays Terminating.
+    let gone = c.kubectl(&["get", "namespace", "team-a"]).fails();
     assert!(
-        status.status != 0 || status.stdout == "Terminating",
+        gone.stderr.contains("namespaces \"team-a\" not found"),
         "{}",
-        status.stdout
+        gone.stderr
+    );
+    let left = c
+        .kubectl(&["get", "secrets", "-n", "team-a", "-o", "name"])
+        .ok();
+    assert!(
+        left.stdout.trim().is_empty(),
+        "contents removed: {}",
+        left.stdout
     );
 }
 
