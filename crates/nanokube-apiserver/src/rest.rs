@@ -1490,14 +1490,15 @@ async fn delete_one(ctx: &mut Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiR
         // A namespace waits for its content to go (spec.finalizers) in phase Terminating.
         let waits =
             !fins.is_empty() || (is_namespace && !namespace_finalizers(&current).is_empty());
-        if is_namespace && waits {
-            if let Some(status) = new
+        if is_namespace
+            && waits
+            && let Some(status) = new
                 .as_object_mut()
                 .map(|m| m.entry("status").or_insert_with(|| json!({})))
-            {
-                status["phase"] = json!("Terminating");
-            }
+        {
+            status["phase"] = json!("Terminating");
         }
+
         if grace > 0 || waits {
             if !already_deleting {
                 let when = now + chrono::Duration::seconds(grace);

@@ -11,6 +11,7 @@
 
 pub mod clusterrole_aggregation;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod root_ca;
 pub mod serviceaccount;

@@ -165,7 +165,10 @@ impl LogWriter {
     ) -> io::Result<()> {
         let record = format_record(Utc::now(), stream, partial, content);
         let mut file = self.file.lock().await;
-        file.write_all(&record).await
+        file.write_all(&record).await?;
+        // tokio's File hands writes to a background task; flushing waits until the record
+        // is in the file, so a reader (`kubectl logs`) never misses the newest line.
+        file.flush().await
     }
 
     /// Copies one pipe into the log until it reaches EOF.

@@ -1013,40 +1013,4 @@ mod tests {
         assert_eq!(watcher.next().await.map(|e| e.revision()), Some(1));
         assert_eq!(watcher.next().await, None);
     }
-
-    /// Not a pass/fail test (speed depends on the disk): `cargo test -p nanokube-store --
-    /// --ignored --nocapture durable_create_throughput` prints creates per second.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "measurement"]
-    async fn durable_create_throughput() {
-        const WRITERS: usize = 32;
-        const PER_WRITER: usize = 500;
-        let (_dir, store) = temp_store();
-        let value = vec![b'x'; 1024];
-        let started = std::time::Instant::now();
-        let tasks: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let store = Arc::clone(&store);
-                let value = value.clone();
-                tokio::spawn(async move {
-                    for i in 0..PER_WRITER {
-                        store
-                            .create(&format!("/t/{w}/{i}"), value.clone())
-                            .await
-                            .expect("create");
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("task");
-        }
-        let elapsed = started.elapsed();
-        let writes = (WRITERS * PER_WRITER) as f64;
-        println!(
-            "{writes} durable creates from {WRITERS} writers in {elapsed:?}: {:.0}/s in {} transactions",
-            writes / elapsed.as_secs_f64(),
-            store.committed_transactions()
-        );
-    }
 }

@@ -201,6 +201,11 @@ fn start_controllers(
         api,
         "namespace-controller",
     )));
+    tokio::spawn(nanokube_controllers::job::run(
+        controller_client(api, "job-controller"),
+        Arc::new(nanokube_controllers::job::SystemClock),
+    ));
+
     tokio::spawn(nanokube_controllers::clusterrole_aggregation::run(
         controller_client(api, "clusterrole-aggregation-controller"),
     ));

@@ -1,0 +1,465 @@
+//! The Job controller (upstream `pkg/controller/job/job_controller.go`): runs a Job's pods
+//! to the wanted number of completions, counts each finished pod exactly once through the
+//! `batch.kubernetes.io/job-tracking` finalizer and `status.uncountedTerminatedPods`, backs
+//! off after failures, and writes the two-step terminal conditions of 1.32.
+//!
+//! [`sync`] is the pure decision (unit-tested with a fixed clock); [`run`] is the thin I/O
+//! shell around it: a kube-runtime `Controller` on Jobs that owns Pods.
+
+mod failure_policy;
+mod indexes;
+mod sync;
+
+pub use failure_policy::{PolicyAction, matching_action as match_pod_failure_policy};
+pub use indexes::{Indexes, format as format_indexes, parse as parse_indexes};
+pub use sync::{
+    COMPLETION_INDEX_ENV, COMPLETION_INDEX_KEY, EventType, JobEvent, MANAGED_BY, PodToCreate,
+    SyncPlan, TRACKING_FINALIZER, is_finished, is_managed, pod_for, sync, sync_with_expectations,
+    to_time,
+};
+
+use crate::{Error, RETRY, is_not_found};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::{WatchStreamExt, watcher};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The source of "now" for every controller decision, injected so tests need no sleeping.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The label the API server puts on every Job pod (template labels).
+const JOB_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
+/// The component name on the Job's Events.
+const COMPONENT: &str = "job-controller";
+/// Upstream `ExpectationsTimeout`: expectations not met by then are given up.
+const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(300);
+/// How soon to look again while expectations are pending.
+const EXPECTATIONS_RECHECK: Duration = Duration::from_secs(1);
+/// Syncs run back to back in one reconcile while finalizers were just removed, so counts
+/// and the final condition land without waiting for the watch.
+const MAX_ROUNDS: usize = 4;
+
+/// The label selector string (`k=v,k in (a,b),!k`) of a Job's `spec.selector`.
+pub fn selector_string(sel: &LabelSelector) -> String {
+    let mut parts: Vec<String> = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in sel.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        parts.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            _ => format!("!{}", e.key),
+        });
+    }
+    parts.join(",")
+}
+
+/// Pods this controller created or deleted that the API has not shown yet, per Job uid
+/// (upstream `ControllerExpectations`): until they show, no further pods are created or
+/// deleted for scaling, so a lagging view never doubles the pods.
+#[derive(Default)]
+struct Expectations {
+    by_job: Mutex<HashMap<String, Pending>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    creations: HashSet<String>,
+    deletions: HashSet<String>,
+    since: Option<Instant>,
+}
+
+impl Expectations {
+    fn with<R>(&self, job_uid: &str, f: impl FnOnce(&mut Pending) -> R) -> R {
+        let mut map = self
+            .by_job
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(map.entry(job_uid.to_string()).or_default())
+    }
+
+    /// Notes what `pods` show and says whether nothing is still expected.
+    fn observe(&self, job_uid: &str, pods: &[Pod]) -> bool {
+        self.with(job_uid, |p| {
+            let seen = |n: &String| {
+                pods.iter()
+                    .find(|pod| pod.metadata.name.as_ref() == Some(n))
+            };
+            p.creations.retain(|n| seen(n).is_none());
+            p.deletions
+                .retain(|n| seen(n).is_some_and(|pod| pod.metadata.deletion_timestamp.is_none()));
+            let empty = p.creations.is_empty() && p.deletions.is_empty();
+            let expired = p.since.is_some_and(|t| t.elapsed() > EXPECTATIONS_TIMEOUT);
+            if empty || expired {
+                *p = Pending::default();
+                return true;
+            }
+            false
+        })
+    }
+
+    fn expect_creation(&self, job_uid: &str, pod: &str) {
+        self.with(job_uid, |p| {
+            p.creations.insert(pod.to_string());
+            p.since.get_or_insert_with(Instant::now);
+        });
+    }
+
+    fn expect_deletion(&self, job_uid: &str, pod: &str) {
+        self.with(job_uid, |p| {
+            p.deletions.insert(pod.to_string());
+            p.since.get_or_insert_with(Instant::now);
+        });
+    }
+
+    fn forget(&self, job_uid: &str) {
+        let mut map = self
+            .by_job
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.remove(job_uid);
+    }
+}
+
+struct Context {
+    client: kube::Client,
+    clock: Arc<dyn Clock>,
+    expectations: Expectations,
+}
+
+impl Context {
+    /// Records a `core/v1` Event on the Job, as upstream's legacy recorder does (what
+    /// `kubectl describe job` lists). Failures are logged, never fatal.
+    async fn event(&self, job: &Job, type_: EventType, reason: &str, message: &str) {
+        let ns = job.metadata.namespace.clone().unwrap_or_default();
+        let job_name = job.metadata.name.clone().unwrap_or_default();
+        let now = self.clock.now();
+        let stamp = now.timestamp_nanos_opt().unwrap_or_default();
+        let nonce: u16 = rand::random();
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{job_name}.{stamp:x}{nonce:04x}")),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some("batch/v1".into()),
+                kind: Some("Job".into()),
+                name: Some(job_name),
+                namespace: Some(ns.clone()),
+                uid: job.metadata.uid.clone(),
+                resource_version: job.metadata.resource_version.clone(),
+                ..Default::default()
+            },
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            type_: Some(type_.as_str().into()),
+            source: Some(EventSource {
+                component: Some(COMPONENT.into()),
+                host: None,
+            }),
+            count: Some(1),
+            first_timestamp: Some(to_time(now)),
+            last_timestamp: Some(to_time(now)),
+            reporting_component: Some(COMPONENT.into()),
+            reporting_instance: Some(COMPONENT.into()),
+            ..Default::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        if let Err(e) = api.create(&PostParams::default(), &event).await {
+            tracing::debug!(error = %e, reason, "recording a job event failed");
+        }
+    }
+}
+
+/// Whether a pod is controlled by the Job with this uid.
+fn controlled_by(pod: &Pod, job_uid: &str) -> bool {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && r.uid == job_uid)
+}
+
+async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let (Some(ns), Some(name)) = (
+        cached.metadata.namespace.clone(),
+        cached.metadata.name.clone(),
+    ) else {
+        return Ok(Action::await_change());
+    };
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    // The cached Job may lag our own status writes; read it fresh so a write is not
+    // computed from old counters (the resourceVersion still guards the write).
+    let Some(mut job) = jobs.get_opt(&name).await? else {
+        if let Some(uid) = &cached.metadata.uid {
+            ctx.expectations.forget(uid);
+        }
+        return Ok(Action::await_change());
+    };
+    let uid = job.metadata.uid.clone().unwrap_or_default();
+    let mut action = Action::await_change();
+    for _ in 0..MAX_ROUNDS {
+        if is_finished(&job) || !is_managed(&job) {
+            ctx.expectations.forget(&uid);
+            return Ok(Action::await_change());
+        }
+        let selector = job
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .map(selector_string)
+            .unwrap_or_default();
+        if selector.is_empty() {
+            // An empty selector would match every pod; the API server always sets one.
+            return Ok(Action::await_change());
+        }
+        let pods: Vec<Pod> = pods_api
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items
+            .into_iter()
+            .filter(|p| controlled_by(p, &uid))
+            .collect();
+        let satisfied = ctx.expectations.observe(&uid, &pods);
+        let mut plan = sync_with_expectations(&job, &pods, ctx.clock.now(), satisfied);
+        apply_pod_changes(&ctx, &job, &pods_api, &mut plan).await?;
+        if plan.status_changed {
+            let mut updated = job.clone();
+            updated.status = Some(plan.status.clone());
+            job = jobs
+                .replace_status(&name, &PostParams::default(), &updated)
+                .await?;
+        }
+        for e in &plan.events {
+            ctx.event(&job, e.type_, &e.reason, &e.message).await;
+        }
+        // Only now, with the UIDs durable in uncountedTerminatedPods, may the pods go.
+        let mut removed_all = true;
+        for pod in &plan.remove_finalizer {
+            match pods_api
+                .patch(
+                    pod,
+                    &PatchParams::default(),
+                    &Patch::Strategic(remove_finalizer_patch()),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, pod, "removing the job tracking finalizer failed");
+                    removed_all = false;
+                }
+            }
+        }
+        action = match (satisfied, plan.requeue_after) {
+            (false, _) => Action::requeue(EXPECTATIONS_RECHECK),
+            (true, Some(d)) => Action::requeue(d.max(Duration::from_millis(100))),
+            (true, None) => Action::await_change(),
+        };
+        if !removed_all {
+            return Ok(Action::requeue(RETRY));
+        }
+        if plan.remove_finalizer.is_empty() {
+            break;
+        }
+    }
+    Ok(action)
+}
+
+/// Deletes and creates the plan's pods, recording expectations and Events, and corrects
+/// `status.active` for creations that did not happen.
+async fn apply_pod_changes(
+    ctx: &Context,
+    job: &Job,
+    pods_api: &Api<Pod>,
+    plan: &mut SyncPlan,
+) -> Result<(), Error> {
+    let uid = job.metadata.uid.clone().unwrap_or_default();
+    for pod in &plan.delete {
+        ctx.expectations.expect_deletion(&uid, pod);
+        match pods_api.delete(pod, &DeleteParams::default()).await {
+            Ok(_) => {
+                let msg = format!("Deleted pod: {pod}");
+                ctx.event(job, EventType::Normal, "SuccessfulDelete", &msg)
+                    .await;
+            }
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                let msg = format!("Error deleting: {e}");
+                ctx.event(job, EventType::Warning, "FailedDelete", &msg)
+                    .await;
+                return Err(e.into());
+            }
+        }
+    }
+    // Slow start (upstream `SlowStartInitialBatchSize`): batches of 1, 2, 4, …; a failed
+    // batch stops the rest, so a quota or admission error costs one request, not hundreds.
+    let mut queue = std::mem::take(&mut plan.create).into_iter();
+    let total = queue.len();
+    let mut done = 0usize;
+    let mut batch = 1usize;
+    let mut failed = false;
+    let pp = PostParams::default();
+    while done < total && !failed {
+        let chunk: Vec<PodToCreate> = queue.by_ref().take(batch).collect();
+        done += chunk.len();
+        let results =
+            futures::future::join_all(chunk.iter().map(|c| pods_api.create(&pp, &c.pod))).await;
+        for r in results {
+            match r {
+                Ok(pod) => {
+                    let name = pod.metadata.name.unwrap_or_default();
+                    ctx.expectations.expect_creation(&uid, &name);
+                    let msg = format!("Created pod: {name}");
+                    ctx.event(job, EventType::Normal, "SuccessfulCreate", &msg)
+                        .await;
+                }
+                Err(e) => {
+                    failed = true;
+                    plan.status.active = plan.status.active.map(|a| a - 1);
+                    let msg = format!("Error creating: {e}");
+                    ctx.event(job, EventType::Warning, "FailedCreate", &msg)
+                        .await;
+                }
+            }
+        }
+        batch = batch.saturating_mul(2);
+    }
+    let skipped = i32::try_from(total - done).unwrap_or(i32::MAX);
+    if skipped > 0 {
+        plan.status.active = plan.status.active.map(|a| a - skipped);
+    }
+    plan.status.active = plan.status.active.filter(|a| *a > 0);
+    if failed || skipped > 0 {
+        plan.status_changed = true;
+    }
+    Ok(())
+}
+
+/// Runs until the client's server goes away.
+pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
+    let jobs: Api<Job> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::all(client.clone());
+    let ctx = Arc::new(Context {
+        client,
+        clock,
+        expectations: Expectations::default(),
+    });
+    let controller = Controller::new(jobs, watcher::Config::default())
+        .owns(pods.clone(), watcher::Config::default())
+        .run(reconcile, |_, _, _| Action::requeue(RETRY), ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "job controller");
+            }
+        });
+    futures::future::join(controller, release_orphans(pods, ctx)).await;
+}
+
+/// Pods whose Job is gone (deleted, or orphaned them) are never synced again, so their
+/// tracking finalizer is released here, as upstream's pod handlers do for orphan pods;
+/// otherwise a deleted Job's pods would hang in Terminating forever.
+async fn release_orphans(pods: Api<Pod>, ctx: Arc<Context>) {
+    let config = watcher::Config::default().labels(JOB_UID_LABEL);
+    watcher::watcher(pods, config)
+        .default_backoff()
+        .applied_objects()
+        .for_each_concurrent(16, |pod| {
+            let ctx = ctx.clone();
+            async move {
+                match pod {
+                    Ok(pod) => {
+                        if let Err(e) = release_if_orphan(&ctx, &pod).await {
+                            tracing::debug!(error = %e, "releasing an orphan job pod failed");
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "job pod watch"),
+                }
+            }
+        })
+        .await;
+}
+
+async fn release_if_orphan(ctx: &Context, pod: &Pod) -> Result<(), Error> {
+    let tracked = pod
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == TRACKING_FINALIZER);
+    let (Some(ns), Some(name)) = (&pod.metadata.namespace, &pod.metadata.name) else {
+        return Ok(());
+    };
+    if !tracked {
+        return Ok(());
+    }
+    let owner = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true));
+    let orphan = match owner {
+        Some(r) if r.kind == "Job" && r.api_version.starts_with("batch/") => {
+            let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
+            jobs.get_opt(&r.name)
+                .await?
+                .is_none_or(|j| j.metadata.uid.as_deref() != Some(r.uid.as_str()))
+        }
+        _ => true,
+    };
+    if orphan {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+        match pods
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Strategic(remove_finalizer_patch()),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The strategic-merge patch that drops the tracking finalizer and nothing else.
+fn remove_finalizer_patch() -> serde_json::Value {
+    serde_json::json!({
+        "metadata": {"$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER]}
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap what they just built
+mod tests;

@@ -1,0 +1,785 @@
+//! Unit tests of the pure Job sync, with a fixed clock and simulated pods.
+
+use super::*;
+use chrono::TimeZone;
+use k8s_openapi::api::batch::v1::{JobSpec, JobStatus};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerState, ContainerStateTerminated, ContainerStatus, PodCondition, PodSpec,
+    PodStatus, PodTemplateSpec,
+};
+use std::collections::BTreeMap;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().unwrap()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(secs)
+}
+
+fn job(completions: Option<i32>, parallelism: Option<i32>) -> Job {
+    let labels: BTreeMap<String, String> = [
+        ("batch.kubernetes.io/controller-uid", "job-uid"),
+        ("controller-uid", "job-uid"),
+        ("batch.kubernetes.io/job-name", "sleepy"),
+        ("job-name", "sleepy"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Job {
+        metadata: ObjectMeta {
+            name: Some("sleepy".into()),
+            namespace: Some("default".into()),
+            uid: Some("job-uid".into()),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            completions,
+            parallelism,
+            backoff_limit: Some(6),
+            selector: Some(LabelSelector {
+                match_labels: Some(
+                    [(
+                        "batch.kubernetes.io/controller-uid".to_string(),
+                        "job-uid".to_string(),
+                    )]
+                    .into(),
+                ),
+                ..Default::default()
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: "resting".into(),
+                        image: Some("busybox".into()),
+                        ..Default::default()
+                    }],
+                    restart_policy: Some("Never".into()),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// A cluster simulation: the job, its pods, and a counter for pod names/uids.
+struct Sim {
+    job: Job,
+    pods: Vec<Pod>,
+    next: usize,
+}
+
+impl Sim {
+    fn new(job: Job) -> Self {
+        Sim {
+            job,
+            pods: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Runs one sync and applies its plan the way the API server would.
+    fn step(&mut self, now: DateTime<Utc>) -> SyncPlan {
+        let plan = sync(&self.job, &self.pods, now);
+        for name in &plan.delete {
+            if let Some(p) = self
+                .pods
+                .iter_mut()
+                .find(|p| p.metadata.name.as_ref() == Some(name))
+            {
+                p.metadata.deletion_timestamp = Some(to_time(now));
+            }
+        }
+        for c in &plan.create {
+            let mut pod = c.pod.clone();
+            let gen_name = pod.metadata.generate_name.clone().unwrap();
+            pod.metadata.name = Some(format!("{gen_name}{}", self.next));
+            pod.metadata.uid = Some(format!("pod-uid-{}", self.next));
+            pod.metadata.creation_timestamp = Some(to_time(now));
+            pod.status = Some(PodStatus {
+                phase: Some("Pending".into()),
+                ..Default::default()
+            });
+            self.next += 1;
+            self.pods.push(pod);
+        }
+        self.job.status = Some(plan.status.clone());
+        for name in &plan.remove_finalizer {
+            self.remove_finalizer(name);
+        }
+        plan
+    }
+
+    fn remove_finalizer(&mut self, name: &str) {
+        let Some(i) = self
+            .pods
+            .iter()
+            .position(|p| p.metadata.name.as_deref() == Some(name))
+        else {
+            return;
+        };
+        let p = &mut self.pods[i];
+        p.metadata
+            .finalizers
+            .get_or_insert_with(Vec::new)
+            .retain(|f| f != TRACKING_FINALIZER);
+        // A deleted pod without finalizers disappears once its containers are stopped;
+        // the simulation lets terminal deleted pods go at once.
+        if p.metadata.deletion_timestamp.is_some()
+            && matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            )
+        {
+            self.pods.remove(i);
+        }
+    }
+
+    fn finish(&mut self, name: &str, phase: &str, at: DateTime<Utc>) {
+        let p = self
+            .pods
+            .iter_mut()
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+            .unwrap();
+        p.status = Some(PodStatus {
+            phase: Some(phase.into()),
+            container_statuses: Some(vec![ContainerStatus {
+                name: "resting".into(),
+                state: Some(ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: if phase == "Succeeded" { 0 } else { 1 },
+                        finished_at: Some(to_time(at)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+    }
+
+    fn run_pod(&mut self, name: &str, ready: bool) {
+        let p = self
+            .pods
+            .iter_mut()
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+            .unwrap();
+        p.status = Some(PodStatus {
+            phase: Some("Running".into()),
+            conditions: Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+    }
+
+    /// Pods that are deleted without finalizers (kubelet finished them) go away.
+    fn reap_terminating(&mut self) {
+        self.pods.retain(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                || p.metadata
+                    .finalizers
+                    .as_ref()
+                    .is_some_and(|f| f.iter().any(|f| f == TRACKING_FINALIZER))
+        });
+    }
+
+    fn active_names(&self) -> Vec<String> {
+        self.pods
+            .iter()
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && !matches!(
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                        Some("Succeeded" | "Failed")
+                    )
+            })
+            .map(|p| p.metadata.name.clone().unwrap())
+            .collect()
+    }
+
+    fn status(&self) -> JobStatus {
+        self.job.status.clone().unwrap_or_default()
+    }
+
+    fn condition(&self, type_: &str) -> Option<JobCondition> {
+        self.status()
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == type_)
+    }
+}
+
+use k8s_openapi::api::batch::v1::JobCondition;
+
+fn reasons(plan: &SyncPlan) -> Vec<&str> {
+    plan.events.iter().map(|e| e.reason.as_str()).collect()
+}
+
+#[test]
+fn sleepy_creates_one_pod_then_completes_in_two_steps() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    let plan = sim.step(at(0));
+    assert_eq!(plan.create.len(), 1);
+    let pod = &plan.create[0].pod;
+    assert_eq!(pod.metadata.generate_name.as_deref(), Some("sleepy-"));
+    assert_eq!(
+        pod.metadata.finalizers.as_deref(),
+        Some(&[TRACKING_FINALIZER.to_string()][..])
+    );
+    let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (
+            owner.kind.as_str(),
+            owner.uid.as_str(),
+            owner.controller,
+            owner.block_owner_deletion
+        ),
+        ("Job", "job-uid", Some(true), Some(true))
+    );
+    assert_eq!(pod.metadata.labels.as_ref().unwrap()["job-name"], "sleepy");
+    assert_eq!(sim.status().active, Some(1));
+    assert_eq!(sim.status().start_time, Some(to_time(at(0))));
+    assert!(plan.status_changed);
+
+    // Nothing changes while the pod runs: no second pod, no status write.
+    let name = sim.active_names()[0].clone();
+    sim.run_pod(&name, true);
+    let plan = sim.step(at(1));
+    assert!(plan.create.is_empty());
+    assert_eq!(sim.status().ready, Some(1));
+    let plan = sim.step(at(2));
+    assert!(!plan.status_changed);
+
+    // The pod succeeds: its UID is recorded as uncounted, the interim condition written,
+    // and the finalizer removed after that write.
+    sim.finish(&name, "Succeeded", at(3));
+    let plan = sim.step(at(4));
+    assert!(plan.create.is_empty());
+    assert_eq!(plan.remove_finalizer, vec![name.clone()]);
+    let status = sim.status();
+    assert_eq!(
+        status.uncounted_terminated_pods.unwrap().succeeded,
+        Some(vec!["pod-uid-0".to_string()])
+    );
+    assert_eq!(status.succeeded, None);
+    let interim = sim.condition("SuccessCriteriaMet").unwrap();
+    assert_eq!(interim.reason.as_deref(), Some("CompletionsReached"));
+    assert!(sim.condition("Complete").is_none());
+
+    // Next sync: the counter moves, the final condition lands with completionTime.
+    let plan = sim.step(at(5));
+    let status = sim.status();
+    assert_eq!(status.succeeded, Some(1));
+    assert_eq!(status.active, None);
+    assert_eq!(status.ready, Some(0));
+    assert_eq!(status.terminating, Some(0));
+    assert_eq!(
+        status.uncounted_terminated_pods,
+        Some(k8s_openapi::api::batch::v1::UncountedTerminatedPods::default())
+    );
+    let complete = sim.condition("Complete").unwrap();
+    assert_eq!(complete.status, "True");
+    assert_eq!(
+        complete.message.as_deref(),
+        Some("Reached expected number of succeeded pods")
+    );
+    assert_eq!(complete.last_transition_time, Some(to_time(at(5))));
+    assert_eq!(status.completion_time, Some(to_time(at(5))));
+    assert_eq!(reasons(&plan), vec!["Completed"]);
+    let types: Vec<String> = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .map(|c| c.type_)
+        .collect();
+    assert_eq!(types, vec!["SuccessCriteriaMet", "Complete"]);
+
+    // A finished job is left alone.
+    let plan = sim.step(at(6));
+    assert!(!plan.status_changed && plan.create.is_empty());
+}
+
+#[test]
+fn completions_five_parallelism_one_creates_one_pod_at_a_time() {
+    let mut sim = Sim::new(job(Some(5), None));
+    let plan = sim.step(at(0));
+    assert_eq!(plan.create.len(), 1);
+    for round in 0..5 {
+        assert_eq!(sim.active_names().len(), 1, "round {round}");
+        let plan = sim.step(at(round * 10 + 1));
+        assert!(plan.create.is_empty());
+        let name = sim.active_names()[0].clone();
+        sim.finish(&name, "Succeeded", at(round * 10 + 2));
+        // The sync that sees the success creates the next pod, unless all are done.
+        let plan = sim.step(at(round * 10 + 3));
+        assert_eq!(plan.create.len(), usize::from(round < 4), "round {round}");
+    }
+    assert!(sim.active_names().is_empty());
+    sim.step(at(100));
+    assert_eq!(sim.status().succeeded, Some(5));
+    assert!(sim.condition("Complete").is_some());
+    assert_eq!(sim.next, 5);
+}
+
+#[test]
+fn parallelism_two_never_over_creates_with_pending_pods() {
+    let mut sim = Sim::new(job(Some(5), Some(2)));
+    let plan = sim.step(at(0));
+    assert_eq!(plan.create.len(), 2);
+    // Pods stay pending for many syncs: never a third.
+    for i in 1..5 {
+        let plan = sim.step(at(i));
+        assert!(plan.create.is_empty());
+        assert_eq!(sim.active_names().len(), 2);
+    }
+    // One succeeds: exactly one replacement; with 4 left to go parallelism still caps.
+    let first = sim.active_names()[0].clone();
+    sim.finish(&first, "Succeeded", at(5));
+    let plan = sim.step(at(6));
+    assert_eq!(plan.create.len(), 1);
+    assert_eq!(sim.active_names().len(), 2);
+    // Near the end, remaining completions cap the active count below parallelism.
+    for t in 0..20 {
+        let names = sim.active_names();
+        if let Some(n) = names.first() {
+            sim.finish(n, "Succeeded", at(10 + t));
+        }
+        sim.step(at(10 + t));
+        assert!(sim.active_names().len() <= 2);
+        let remaining = 5
+            - sim.status().succeeded.unwrap_or(0)
+            - i32::try_from(
+                sim.status()
+                    .uncounted_terminated_pods
+                    .and_then(|u| u.succeeded)
+                    .map_or(0, |v| v.len()),
+            )
+            .unwrap();
+        assert!(i32::try_from(sim.active_names().len()).unwrap() <= remaining.max(0));
+    }
+    assert_eq!(sim.status().succeeded, Some(5));
+    assert!(sim.condition("Complete").is_some());
+    assert_eq!(sim.next, 5);
+}
+
+#[test]
+fn pod_failures_back_off_ten_then_twenty_seconds() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    sim.step(at(0));
+    let p0 = sim.active_names()[0].clone();
+    sim.finish(&p0, "Failed", at(5));
+    let plan = sim.step(at(6));
+    // First failure: counted, no replacement before 10 s after the failure.
+    assert!(plan.create.is_empty());
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(9)));
+    sim.step(at(7));
+    assert_eq!(sim.status().failed, Some(1));
+    let plan = sim.step(at(15));
+    assert_eq!(plan.create.len(), 1);
+
+    let p1 = sim.active_names()[0].clone();
+    sim.finish(&p1, "Failed", at(20));
+    let plan = sim.step(at(21));
+    assert!(plan.create.is_empty());
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(19)));
+    let plan = sim.step(at(39));
+    assert!(plan.create.is_empty());
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(1)));
+    let plan = sim.step(at(40));
+    assert_eq!(plan.create.len(), 1);
+    assert_eq!(sim.status().failed, Some(2));
+}
+
+#[test]
+fn backoff_is_capped_at_ten_minutes() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    sim.job.spec.as_mut().unwrap().backoff_limit = Some(100);
+    let mut now = 0;
+    for _ in 0..8 {
+        let plan = sim.step(at(now));
+        if plan.create.is_empty() {
+            now += i64::try_from(plan.requeue_after.unwrap().as_secs()).unwrap();
+            sim.step(at(now));
+        }
+        let p = sim.active_names()[0].clone();
+        now += 1;
+        sim.finish(&p, "Failed", at(now));
+        sim.step(at(now));
+    }
+    let plan = sim.step(at(now));
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(600)));
+}
+
+#[test]
+fn backoff_limit_one_fails_with_backoff_limit_exceeded() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    sim.job.spec.as_mut().unwrap().backoff_limit = Some(1);
+    sim.step(at(0));
+    let p = sim.active_names()[0].clone();
+    sim.finish(&p, "Failed", at(1));
+    sim.step(at(2));
+    sim.step(at(3));
+    assert!(sim.condition("FailureTarget").is_none());
+    sim.step(at(20));
+    let p = sim.active_names()[0].clone();
+    sim.finish(&p, "Failed", at(21));
+    let plan = sim.step(at(22));
+    let target = sim.condition("FailureTarget").unwrap();
+    assert_eq!(target.reason.as_deref(), Some("BackoffLimitExceeded"));
+    assert!(plan.create.is_empty());
+    let plan = sim.step(at(23));
+    let failed = sim.condition("Failed").unwrap();
+    assert_eq!(failed.reason.as_deref(), Some("BackoffLimitExceeded"));
+    assert_eq!(
+        failed.message.as_deref(),
+        Some("Job has reached the specified backoff limit")
+    );
+    assert_eq!(sim.status().failed, Some(2));
+    assert_eq!(sim.status().completion_time, None);
+    assert_eq!(plan.events[0].type_, EventType::Warning);
+    assert_eq!(reasons(&plan), vec!["BackoffLimitExceeded"]);
+}
+
+#[test]
+fn on_failure_restarts_count_against_backoff_limit() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    let spec = sim.job.spec.as_mut().unwrap();
+    spec.backoff_limit = Some(2);
+    spec.template.spec.as_mut().unwrap().restart_policy = Some("OnFailure".into());
+    sim.step(at(0));
+    let p = sim.active_names()[0].clone();
+    sim.run_pod(&p, false);
+    let pod = sim.pods.iter_mut().next().unwrap();
+    pod.status.as_mut().unwrap().container_statuses = Some(vec![ContainerStatus {
+        name: "resting".into(),
+        restart_count: 2,
+        ..Default::default()
+    }]);
+    let plan = sim.step(at(1));
+    assert_eq!(plan.delete, vec![p]);
+    assert_eq!(
+        sim.condition("FailureTarget").unwrap().reason.as_deref(),
+        Some("BackoffLimitExceeded")
+    );
+}
+
+#[test]
+fn active_deadline_fails_the_job_and_deletes_active_pods() {
+    let mut sim = Sim::new(job(Some(5), Some(2)));
+    sim.job.spec.as_mut().unwrap().active_deadline_seconds = Some(15);
+    let plan = sim.step(at(0));
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(15)));
+    let names = sim.active_names();
+    sim.finish(&names[0], "Succeeded", at(5));
+    let plan = sim.step(at(6));
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(9)));
+    sim.step(at(7));
+    let running = sim.active_names();
+    assert_eq!(running.len(), 2);
+
+    let plan = sim.step(at(15));
+    let mut deleted = plan.delete.clone();
+    deleted.sort();
+    let mut expected = running.clone();
+    expected.sort();
+    assert_eq!(deleted, expected);
+    assert!(plan.create.is_empty());
+    let target = sim.condition("FailureTarget").unwrap();
+    assert_eq!(target.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(
+        target.message.as_deref(),
+        Some("Job was active longer than specified deadline")
+    );
+    assert_eq!(sim.status().terminating, Some(2));
+    assert_eq!(sim.status().active, None);
+    // Failed waits for the deleted pods to go.
+    assert!(sim.condition("Failed").is_none());
+    sim.step(at(16));
+    assert!(sim.condition("Failed").is_none());
+    sim.reap_terminating();
+    let plan = sim.step(at(17));
+    let failed = sim.condition("Failed").unwrap();
+    assert_eq!(failed.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(sim.status().failed, Some(2));
+    assert_eq!(sim.status().succeeded, Some(1));
+    assert_eq!(sim.status().terminating, Some(0));
+    assert_eq!(reasons(&plan), vec!["DeadlineExceeded"]);
+}
+
+#[test]
+fn counting_is_exactly_once_across_a_restart() {
+    let mut sim = Sim::new(job(Some(3), Some(3)));
+    sim.step(at(0));
+    let names = sim.active_names();
+    sim.finish(&names[0], "Succeeded", at(1));
+    sim.finish(&names[1], "Failed", at(1));
+
+    // First sync after the pods finish: UIDs go to uncounted; the "controller crashes"
+    // before removing finalizers (plan applied without the finalizer step).
+    let plan = sync(&sim.job, &sim.pods, at(2));
+    sim.job.status = Some(plan.status.clone());
+    let uncounted = sim.status().uncounted_terminated_pods.unwrap();
+    assert_eq!(uncounted.succeeded.unwrap().len(), 1);
+    assert_eq!(uncounted.failed.unwrap().len(), 1);
+
+    // Restarted controller: same pods still hold finalizers; nothing added twice.
+    let plan = sync(&sim.job, &sim.pods, at(3));
+    let uncounted = plan.status.uncounted_terminated_pods.clone().unwrap();
+    assert_eq!(uncounted.succeeded.unwrap().len(), 1);
+    assert_eq!(uncounted.failed.unwrap().len(), 1);
+    assert_eq!(plan.remove_finalizer.len(), 2);
+    sim.job.status = Some(plan.status.clone());
+    for n in &plan.remove_finalizer {
+        sim.remove_finalizer(n);
+    }
+    // Flush: counters move once.
+    sim.step(at(4));
+    assert_eq!(sim.status().succeeded, Some(1));
+    assert_eq!(sim.status().failed, Some(1));
+    // Restart again: pods without finalizer and not in uncounted are already counted.
+    sim.step(at(5));
+    sim.step(at(30));
+    assert_eq!(sim.status().succeeded, Some(1));
+    assert_eq!(sim.status().failed, Some(1));
+    assert_eq!(
+        sim.status().uncounted_terminated_pods,
+        Some(Default::default())
+    );
+}
+
+#[test]
+fn suspend_deletes_pods_and_resume_resets_start_time() {
+    let mut sim = Sim::new(job(Some(2), Some(2)));
+    sim.step(at(0));
+    assert_eq!(sim.active_names().len(), 2);
+    sim.job.spec.as_mut().unwrap().suspend = Some(true);
+    let plan = sim.step(at(10));
+    assert_eq!(plan.delete.len(), 2);
+    assert!(plan.create.is_empty());
+    let cond = sim.condition("Suspended").unwrap();
+    assert_eq!(
+        (
+            cond.status.as_str(),
+            cond.reason.as_deref(),
+            cond.message.as_deref()
+        ),
+        ("True", Some("JobSuspended"), Some("Job suspended"))
+    );
+    assert_eq!(reasons(&plan), vec!["Suspended"]);
+    assert_eq!(sim.status().active, None);
+    // The deleted pods count as failed, as upstream does for pods deleted before finishing.
+    sim.reap_terminating();
+    let plan = sim.step(at(11));
+    assert!(plan.create.is_empty());
+
+    sim.job.spec.as_mut().unwrap().suspend = Some(false);
+    let plan = sim.step(at(100));
+    let cond = sim.condition("Suspended").unwrap();
+    assert_eq!(
+        (
+            cond.status.as_str(),
+            cond.reason.as_deref(),
+            cond.message.as_deref()
+        ),
+        ("False", Some("JobResumed"), Some("Job resumed"))
+    );
+    assert_eq!(reasons(&plan), vec!["Resumed"]);
+    assert_eq!(sim.status().start_time, Some(to_time(at(100))));
+}
+
+#[test]
+fn job_created_suspended_gets_no_start_time_and_no_pods() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    sim.job.spec.as_mut().unwrap().suspend = Some(true);
+    let plan = sim.step(at(0));
+    assert!(plan.create.is_empty());
+    assert_eq!(sim.status().start_time, None);
+    assert_eq!(sim.condition("Suspended").unwrap().status, "True");
+}
+
+#[test]
+fn indexed_job_creates_indexed_pods_and_tracks_completed_indexes() {
+    let mut j = job(Some(8), Some(8));
+    j.spec.as_mut().unwrap().completion_mode = Some("Indexed".into());
+    let mut sim = Sim::new(j);
+    let plan = sim.step(at(0));
+    let indexes: Vec<Option<i32>> = plan.create.iter().map(|c| c.index).collect();
+    assert_eq!(indexes, (0..8).map(Some).collect::<Vec<_>>());
+    let pod = &plan.create[3].pod;
+    assert_eq!(pod.metadata.generate_name.as_deref(), Some("sleepy-3-"));
+    assert_eq!(
+        pod.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX_KEY],
+        "3"
+    );
+    assert_eq!(
+        pod.metadata.labels.as_ref().unwrap()[COMPLETION_INDEX_KEY],
+        "3"
+    );
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.hostname.as_deref(), Some("sleepy-3"));
+    let env = &spec.containers[0].env.as_ref().unwrap()[0];
+    assert_eq!(env.name, COMPLETION_INDEX_ENV);
+    assert_eq!(
+        env.value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path,
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    );
+
+    for i in [1, 3, 4, 5, 7] {
+        let name = sim
+            .pods
+            .iter()
+            .find(|p| p.metadata.generate_name.as_deref() == Some(&format!("sleepy-{i}-")))
+            .and_then(|p| p.metadata.name.clone())
+            .unwrap();
+        sim.finish(&name, "Succeeded", at(1));
+    }
+    sim.step(at(2));
+    assert_eq!(sim.status().completed_indexes.as_deref(), Some("1,3-5,7"));
+    assert_eq!(sim.status().succeeded, Some(5));
+    sim.step(at(3));
+    assert_eq!(sim.status().succeeded, Some(5));
+    assert_eq!(sim.status().active, Some(3));
+
+    // A failed index is replaced with the same index (after backoff).
+    let name = sim
+        .pods
+        .iter()
+        .find(|p| p.metadata.generate_name.as_deref() == Some("sleepy-0-"))
+        .and_then(|p| p.metadata.name.clone())
+        .unwrap();
+    sim.finish(&name, "Failed", at(4));
+    sim.step(at(5));
+    let plan = sim.step(at(20));
+    assert_eq!(plan.create.len(), 1);
+    assert_eq!(plan.create[0].index, Some(0));
+}
+
+#[test]
+fn work_queue_job_stops_creating_after_first_success() {
+    let mut sim = Sim::new(job(None, Some(3)));
+    let plan = sim.step(at(0));
+    assert_eq!(plan.create.len(), 3);
+    let names = sim.active_names();
+    sim.finish(&names[0], "Succeeded", at(1));
+    let plan = sim.step(at(2));
+    assert!(plan.create.is_empty());
+    assert!(sim.condition("SuccessCriteriaMet").is_none());
+    sim.finish(&names[1], "Succeeded", at(3));
+    sim.finish(&names[2], "Succeeded", at(3));
+    sim.step(at(4));
+    sim.step(at(5));
+    assert!(sim.condition("Complete").is_some());
+    assert_eq!(sim.status().succeeded, Some(3));
+}
+
+#[test]
+fn unsatisfied_expectations_block_creation() {
+    let j = job(Some(2), Some(2));
+    let plan = sync_with_expectations(&j, &[], at(0), false);
+    assert!(plan.create.is_empty());
+    assert_eq!(plan.status.start_time, Some(to_time(at(0))));
+}
+
+#[test]
+fn jobs_managed_by_someone_else_are_skipped() {
+    let mut j = job(Some(1), Some(1));
+    j.spec.as_mut().unwrap().managed_by = Some("example.com/other".into());
+    let plan = sync(&j, &[], at(0));
+    assert!(plan.create.is_empty() && !plan.status_changed);
+}
+
+#[test]
+fn selector_string_joins_labels_and_expressions() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    let sel = LabelSelector {
+        match_labels: Some([("a".to_string(), "b".to_string())].into()),
+        match_expressions: Some(vec![
+            LabelSelectorRequirement {
+                key: "c".into(),
+                operator: "In".into(),
+                values: Some(vec!["x".into(), "y".into()]),
+            },
+            LabelSelectorRequirement {
+                key: "d".into(),
+                operator: "DoesNotExist".into(),
+                values: None,
+            },
+        ]),
+    };
+    assert_eq!(selector_string(&sel), "a=b,c in (x,y),!d");
+}
+
+fn with_policy(action: &str, codes: Vec<i32>) -> Job {
+    use k8s_openapi::api::batch::v1::{
+        PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
+    };
+    let mut j = job(Some(1), Some(1));
+    let spec = j.spec.as_mut().unwrap();
+    spec.pod_replacement_policy = Some("Failed".into());
+    spec.pod_failure_policy = Some(PodFailurePolicy {
+        rules: vec![PodFailurePolicyRule {
+            action: action.into(),
+            on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                container_name: None,
+                operator: "In".into(),
+                values: codes,
+            }),
+            on_pod_conditions: None,
+        }],
+    });
+    j
+}
+
+#[test]
+fn pod_failure_policy_fail_job_fails_on_matching_exit_code() {
+    let mut sim = Sim::new(with_policy("FailJob", vec![1]));
+    sim.step(at(0));
+    let p = sim.active_names()[0].clone();
+    sim.finish(&p, "Failed", at(1));
+    sim.step(at(2));
+    let target = sim.condition("FailureTarget").unwrap();
+    assert_eq!(target.reason.as_deref(), Some("PodFailurePolicy"));
+    assert_eq!(
+        target.message.unwrap(),
+        format!(
+            "Container resting for pod default/{p} failed with exit code 1 matching FailJob rule at index 0"
+        )
+    );
+    sim.step(at(3));
+    assert_eq!(
+        sim.condition("Failed").unwrap().reason.as_deref(),
+        Some("PodFailurePolicy")
+    );
+    assert_eq!(sim.status().failed, Some(1));
+}
+
+#[test]
+fn pod_failure_policy_ignore_neither_counts_nor_backs_off() {
+    let mut sim = Sim::new(with_policy("Ignore", vec![1]));
+    sim.step(at(0));
+    let p = sim.active_names()[0].clone();
+    sim.finish(&p, "Failed", at(1));
+    let plan = sim.step(at(2));
+    assert_eq!(plan.create.len(), 1);
+    assert_eq!(plan.remove_finalizer, vec![p]);
+    sim.step(at(3));
+    assert_eq!(sim.status().failed, None);
+}
