@@ -14,7 +14,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use http::{HeaderValue, Request, StatusCode, header};
 use nanokube_store::Store;
 use serde_json::Value;
@@ -22,20 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The source of "now" (injected so tests can control time).
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
+/// The injected source of "now", shared with the controllers.
+pub use nanokube_registry::clock::{Clock, SystemClock};
 
 /// Shared state of the API server.
 pub struct ApiServer {

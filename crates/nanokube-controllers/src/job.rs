@@ -19,7 +19,6 @@ pub use sync::{
 };
 
 use crate::{Error, RETRY, is_not_found};
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
@@ -31,20 +30,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The source of "now" for every controller decision, injected so tests need no sleeping.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
+/// The injected source of "now", shared with the API server and the other controllers.
+pub use nanokube_registry::clock::{Clock, SystemClock};
 
 /// The label the API server puts on every Job pod (template labels).
 const JOB_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";

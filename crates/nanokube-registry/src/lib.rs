@@ -8,6 +8,7 @@
 //!
 //! Start at [`kinds::strategy_for`] (the strategy of a resource) and [`resource::ALL`].
 
+pub mod clock;
 pub mod codec;
 pub mod duration;
 pub mod field;

@@ -1,7 +1,7 @@
 //! Unit tests of the pure Job sync, with a fixed clock and simulated pods.
 
 use super::*;
-use chrono::TimeZone;
+use chrono::{DateTime, TimeZone, Utc};
 use k8s_openapi::api::batch::v1::{JobSpec, JobStatus};
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateTerminated, ContainerStatus, PodCondition, PodSpec,
