@@ -853,6 +853,14 @@ async fn create(ctx: &mut Ctx<'_>, body: &[u8], content_type: &str) -> ApiResult
         }
         ctx.strategy.default(&mut candidate);
         ctx.strategy.prepare_for_create(&mut candidate);
+        // Go serialises a kind's status struct even when it is empty (`omitempty` does not
+        // drop structs), so clients see `"status": {}` on a fresh Job or Deployment.
+        if ctx.res.subresource("status").is_some()
+            && let Some(map) = candidate.as_object_mut()
+        {
+            map.entry("status").or_insert_with(|| json!({}));
+        }
+
         let mut errs = validation::validate_object_meta(
             &candidate,
             ctx.res.namespaced,

@@ -633,3 +633,31 @@ fn streaming_list_ends_its_initial_events_with_a_bookmark() {
         "true"
     );
 }
+
+#[test]
+fn a_fresh_job_has_an_empty_status_object_as_upstream_serialises_it() {
+    let c = TestCluster::start_with(&[]);
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "fresh"},
+        "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}});
+    let (code, body) = call(
+        &c,
+        "POST",
+        "/apis/batch/v1/namespaces/default/jobs",
+        "application/json",
+        &job.to_string(),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert!(parsed(&body)["status"].is_object(), "{body}");
+    let (code, body) = call(
+        &c,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"plain"}}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        parsed(&body).get("status").is_none(),
+        "kinds without status have none: {body}"
+    );
+}
