@@ -235,3 +235,41 @@ fn backoff_limit_one_fails_after_two_failures() {
         table.stdout
     );
 }
+
+#[test]
+fn python_foreground_delete_removes_the_pods_before_the_job() {
+    let _serial = serial();
+    let c = TestCluster::start();
+    // The article's program, with a long-running container so the Job has a live pod.
+    let out = c.python(
+        r#"
+import time
+from kubernetes import client, config
+config.load_kube_config()
+batch = client.BatchV1Api(); core = client.CoreV1Api()
+container = client.V1Container(name="pi", image="perl", command=["sleep", "60"])
+template = client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={"app": "pi"}), spec=client.V1PodSpec(restart_policy="Never", containers=[container]))
+job = client.V1Job(api_version="batch/v1", kind="Job", metadata=client.V1ObjectMeta(name="pi"), spec=client.V1JobSpec(template=template, backoff_limit=4))
+batch.create_namespaced_job(body=job, namespace="default")
+deadline = time.time() + 30
+while not [p for p in core.list_namespaced_pod("default", label_selector="job-name=pi").items if p.status.phase == "Running"]:
+    assert time.time() < deadline, "pod never ran"
+    time.sleep(0.2)
+batch.patch_namespaced_job(name="pi", namespace="default", body=job)
+batch.delete_namespaced_job(name="pi", namespace="default", body=client.V1DeleteOptions(propagation_policy="Foreground", grace_period_seconds=5))
+while time.time() < deadline + 30:
+    try:
+        j = batch.read_namespaced_job("pi", "default")
+        assert "foregroundDeletion" in (j.metadata.finalizers or []), j.metadata.finalizers
+    except client.rest.ApiException as e:
+        assert e.status == 404
+        # Once the Job is gone, its pods must already be gone.
+        pods = core.list_namespaced_pod("default", label_selector="job-name=pi").items
+        assert not pods, "the Job went before its pods"
+        print("OK")
+        break
+    time.sleep(0.1)
+"#,
+    );
+    assert!(out.stdout.contains("OK"), "{}\n{}", out.stdout, out.stderr);
+}
