@@ -18,6 +18,7 @@ pub use sync::{
     to_time,
 };
 
+use crate::LogFailures;
 use crate::{Error, RETRY, is_not_found};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -362,11 +363,7 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
     let controller = Controller::new(jobs, watcher::Config::default())
         .owns(pods.clone(), watcher::Config::default())
         .run(reconcile, |_, _, _| Action::requeue(RETRY), ctx.clone())
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "job controller");
-            }
-        });
+        .log_failures("job controller");
     futures::future::join(controller, release_orphans(pods, ctx)).await;
 }
 

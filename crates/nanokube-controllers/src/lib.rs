@@ -31,6 +31,26 @@ pub enum Error {
 /// The delay before a failed reconcile is retried.
 pub(crate) const RETRY: Duration = Duration::from_secs(2);
 
+/// Drives a controller's stream of reconcile results to its end, logging each failure (the
+/// controller's error policy has already scheduled the retry).
+pub(crate) trait LogFailures: futures::Stream + Sized {
+    fn log_failures(self, controller: &'static str) -> impl Future<Output = ()>;
+}
+
+impl<S, T, E> LogFailures for S
+where
+    S: futures::Stream<Item = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    fn log_failures(self, controller: &'static str) -> impl Future<Output = ()> {
+        futures::StreamExt::for_each(self, move |r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, controller, "reconcile failed");
+            }
+        })
+    }
+}
+
 /// Whether an API error is `409 AlreadyExists` (someone else created it first).
 pub(crate) fn is_already_exists(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)

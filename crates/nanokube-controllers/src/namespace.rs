@@ -8,9 +8,9 @@
 //! `NamespaceFinalizersRemaining`, `NamespaceDeletionContentFailure`, …) on the status, so
 //! `kubectl describe ns` explains what it is waiting for.
 
+use crate::LogFailures;
 use crate::garbage_collector::dynamic_api;
 use crate::{RETRY, is_not_found};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition, NamespaceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -327,11 +327,7 @@ pub async fn run(client: kube::Client) {
             |_, _, _| Action::requeue(RETRY),
             Arc::new(client),
         )
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "namespace controller");
-            }
-        })
+        .log_failures("namespace controller")
         .await;
 }
 

@@ -2,8 +2,8 @@
 //! that signs the API server's serving certificate (upstream
 //! `pkg/controller/certificates/rootcacertpublisher`), so pods can verify the API over TLS.
 
+use crate::LogFailures;
 use crate::{Error, RETRY, is_already_exists};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -101,11 +101,7 @@ pub async fn run(client: kube::Client, ca_pem: String) {
             |_, _, _| Action::requeue(RETRY),
             Arc::new(Ctx { client, ca_pem }),
         )
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "root-ca publisher");
-            }
-        })
+        .log_failures("root-ca publisher")
         .await;
 }
 

@@ -2,8 +2,8 @@
 //! (upstream `pkg/controller/serviceaccount/serviceaccounts_controller.go`), recreated if it is
 //! deleted.
 
+use crate::LogFailures;
 use crate::{Error, RETRY, is_already_exists};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -68,11 +68,7 @@ pub async fn run(client: kube::Client) {
             |_, _, _| Action::requeue(RETRY),
             Arc::new(client),
         )
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "serviceaccount controller");
-            }
-        })
+        .log_failures("serviceaccount controller")
         .await;
 }
 

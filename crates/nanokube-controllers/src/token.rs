@@ -5,8 +5,8 @@
 //! `create_for_every_account` (clusters before 1.24), every ServiceAccount also gets one such
 //! Secret, listed in its `secrets`.
 
+use crate::LogFailures;
 use crate::{Error, RETRY, is_already_exists, is_not_found};
-use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
@@ -229,19 +229,11 @@ pub async fn run(client: kube::Client, config: Config) {
             |_, _, _| Action::requeue(RETRY),
             ctx.clone(),
         )
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "token controller");
-            }
-        });
+        .log_failures("token controller");
     if for_every {
         let create = Controller::new(accounts, watcher::Config::default())
             .run(reconcile_account, |_, _, _| Action::requeue(RETRY), ctx)
-            .for_each(|r| async move {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "token controller (accounts)");
-                }
-            });
+            .log_failures("token controller (accounts)");
         futures::join!(fill, create);
     } else {
         fill.await;
