@@ -26,5 +26,6 @@ pub mod reviews;
 pub mod server;
 pub mod serviceaccount;
 pub mod status;
+pub mod streams;
 pub mod table;
 pub mod watch;

@@ -10,12 +10,16 @@
 //! server. Start at [`serviceaccount`], [`root_ca`] and [`token`].
 
 pub mod clusterrole_aggregation;
+pub mod cronjob;
+pub mod deployment;
 pub mod garbage_collector;
 pub mod job;
 pub mod namespace;
+pub mod replicaset;
 pub mod root_ca;
 pub mod serviceaccount;
 pub mod token;
+pub mod ttl_after_finished;
 
 use std::time::Duration;
 

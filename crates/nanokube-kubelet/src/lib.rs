@@ -8,6 +8,9 @@
 //! - [`pod_worker`]: runs each bound pod's containers as processes and reports their state;
 //! - [`logs`]: container log files, written as CRI does and read back for `kubectl logs`.
 
+pub mod cgroups;
+pub mod exec;
+pub mod image;
 pub mod logs;
 pub mod node;
 pub mod pod_worker;

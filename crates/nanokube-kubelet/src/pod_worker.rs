@@ -13,6 +13,7 @@ pub mod env;
 pub mod events;
 pub mod process;
 pub mod status;
+pub mod volumes;
 pub mod worker;
 
 use std::collections::{HashMap, HashSet};
