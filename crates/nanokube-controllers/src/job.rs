@@ -19,11 +19,12 @@ pub use sync::{
 };
 
 use crate::LogFailures;
+use crate::events::Recorder;
 use crate::{Error, RETRY, is_not_found};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -136,51 +137,14 @@ impl Expectations {
 struct Context {
     client: kube::Client,
     clock: Arc<dyn Clock>,
+    recorder: Recorder,
     expectations: Expectations,
 }
 
 impl Context {
-    /// Records a `core/v1` Event on the Job, as upstream's legacy recorder does (what
-    /// `kubectl describe job` lists). Failures are logged, never fatal.
+    /// Records a `core/v1` Event on the Job (what `kubectl describe job` lists).
     async fn event(&self, job: &Job, type_: EventType, reason: &str, message: &str) {
-        let ns = job.metadata.namespace.clone().unwrap_or_default();
-        let job_name = job.metadata.name.clone().unwrap_or_default();
-        let now = self.clock.now();
-        let stamp = now.timestamp_nanos_opt().unwrap_or_default();
-        let nonce: u16 = rand::random();
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(format!("{job_name}.{stamp:x}{nonce:04x}")),
-                namespace: Some(ns.clone()),
-                ..Default::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("batch/v1".into()),
-                kind: Some("Job".into()),
-                name: Some(job_name),
-                namespace: Some(ns.clone()),
-                uid: job.metadata.uid.clone(),
-                resource_version: job.metadata.resource_version.clone(),
-                ..Default::default()
-            },
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            type_: Some(type_.as_str().into()),
-            source: Some(EventSource {
-                component: Some(COMPONENT.into()),
-                host: None,
-            }),
-            count: Some(1),
-            first_timestamp: Some(to_time(now)),
-            last_timestamp: Some(to_time(now)),
-            reporting_component: Some(COMPONENT.into()),
-            reporting_instance: Some(COMPONENT.into()),
-            ..Default::default()
-        };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        if let Err(e) = api.create(&PostParams::default(), &event).await {
-            tracing::debug!(error = %e, reason, "recording a job event failed");
-        }
+        self.recorder.publish(job, type_, reason, message).await;
     }
 }
 
@@ -356,6 +320,7 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
     let jobs: Api<Job> = Api::all(client.clone());
     let pods: Api<Pod> = Api::all(client.clone());
     let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), clock.clone(), COMPONENT),
         client,
         clock,
         expectations: Expectations::default(),

@@ -12,6 +12,7 @@
 pub mod clusterrole_aggregation;
 pub mod cronjob;
 pub mod deployment;
+pub mod events;
 pub mod garbage_collector;
 pub mod job;
 pub mod namespace;

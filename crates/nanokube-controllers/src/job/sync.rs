@@ -32,21 +32,7 @@ const MAX_POD_FAILURE_BACKOFF: Duration = Duration::from_secs(600);
 /// `generateName` prefixes are truncated to this length (upstream `MaxGeneratedNameLength`).
 const MAX_GENERATED_NAME_LENGTH: usize = 58;
 
-/// Event types, as in `core/v1` Events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    Normal,
-    Warning,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Normal => "Normal",
-            EventType::Warning => "Warning",
-        }
-    }
-}
+pub use crate::events::EventType;
 
 /// An Event to record on the Job.
 #[derive(Clone, Debug, PartialEq, Eq)]
