@@ -9,6 +9,7 @@
 //!
 //! Start at [`server::router`] and [`rest`]. [`pki`] makes the cluster's keys and kubeconfig.
 
+pub mod admission;
 pub mod authn;
 pub mod authz;
 pub mod bootstrap;

@@ -872,6 +872,12 @@ async fn create(ctx: &mut Ctx<'_>, body: &[u8], content_type: &str) -> ApiResult
         invalid(ctx, &candidate, errs)?;
         let name = objects::name(&candidate).to_string();
         admit_namespace(ctx, &name).await?;
+        let requested = if generate {
+            prefix.as_str()
+        } else {
+            name.as_str()
+        };
+        crate::admission::admit_create(ctx, &mut candidate, requested).await?;
         admit_write(ctx, &candidate, None).await?;
         let w = ctx.strategy.warnings_on_create(&candidate);
         if dry {

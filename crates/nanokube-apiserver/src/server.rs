@@ -40,6 +40,8 @@ pub struct ApiServer {
     pub tokens: authn::TokenAuthenticators,
     /// Where `pods/log` reads container logs (the node agent).
     pub pod_logs: Option<Arc<dyn crate::pods::PodLogs>>,
+    /// Where `pods/exec` and `pods/attach` sessions run (the node agent).
+    pub pod_streams: Option<Arc<dyn crate::streams::PodStreams>>,
 }
 
 impl ApiServer {
@@ -57,6 +59,7 @@ impl ApiServer {
             rbac: None,
             tokens: authn::TokenAuthenticators::default(),
             pod_logs: None,
+            pod_streams: None,
         }
     }
 
@@ -108,7 +111,10 @@ async fn handle(State(api): State<Arc<ApiServer>>, req: Request<Body>) -> Respon
     if let Decision::Deny(reason) = api.authorizer.authorize(&attrs).await {
         return authz::forbidden(&attrs, &reason).into_response();
     }
-    let resp = if info.is_resource_request {
+    let resp = if crate::streams::is_stream_request(&info, req.method()) {
+        // A connection upgrade: the request must reach the handler with its upgrade intact.
+        crate::streams::serve(api.clone(), &info, &query, &user, req).await
+    } else if info.is_resource_request {
         rest::serve(api.clone(), info, query, user.clone(), req).await
     } else {
         {

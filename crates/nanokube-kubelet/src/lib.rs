@@ -8,7 +8,11 @@
 //! - [`pod_worker`]: runs each bound pod's containers as processes and reports their state;
 //! - [`logs`]: container log files, written as CRI does and read back for `kubectl logs`.
 
+pub mod attach;
 pub mod cgroups;
+// fork, setns, signal handlers and ioctls: each unsafe block says why it is sound.
+#[allow(unsafe_code)]
+pub mod container_init;
 pub mod exec;
 pub mod image;
 pub mod logs;

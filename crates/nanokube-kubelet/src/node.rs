@@ -62,6 +62,9 @@ pub struct NodeConfig {
     pub internal_ip: String,
     /// Where pod data lives; its filesystem's size is the node's `ephemeral-storage`.
     pub pods_dir: PathBuf,
+    /// Whether the API server runs on this machine (the kubeadm role label
+    /// `node-role.kubernetes.io/control-plane`, shown by `kubectl get nodes` as ROLES).
+    pub control_plane: bool,
 }
 
 /// Facts about this machine, read from `/proc`, `/etc` and `uname`. Whatever cannot be read
@@ -257,17 +260,20 @@ pub fn node_object(config: &NodeConfig, facts: &HostFacts, now: DateTime<Utc>) -
     }
 }
 
-/// The labels a kubelet puts on its node (upstream `initialNode` plus the kubeadm role label,
-/// so `kubectl get nodes` shows ROLES `control-plane`).
+/// The labels a kubelet puts on its node (upstream `initialNode`, plus on the server's own
+/// machine the kubeadm role label, so `kubectl get nodes` shows ROLES `control-plane`).
 fn default_labels(config: &NodeConfig, facts: &HostFacts) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut labels = BTreeMap::from([
         (LABEL_HOSTNAME.to_string(), config.node_name.clone()),
         (LABEL_OS.to_string(), facts.operating_system.clone()),
         (LABEL_ARCH.to_string(), facts.architecture.clone()),
         (LABEL_BETA_OS.to_string(), facts.operating_system.clone()),
         (LABEL_BETA_ARCH.to_string(), facts.architecture.clone()),
-        (LABEL_CONTROL_PLANE.to_string(), String::new()),
-    ])
+    ]);
+    if config.control_plane {
+        labels.insert(LABEL_CONTROL_PLANE.to_string(), String::new());
+    }
+    labels
 }
 
 /// Keeps each condition's `lastTransitionTime` from `previous` when its status did not change:
@@ -602,6 +608,7 @@ mod tests {
             node_name: "box".to_string(),
             internal_ip: "10.0.0.5".to_string(),
             pods_dir: PathBuf::from("/var/lib/nanokube/pods"),
+            control_plane: true,
         }
     }
 

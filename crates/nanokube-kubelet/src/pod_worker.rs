@@ -45,6 +45,11 @@ pub struct PodRuntimeConfig {
     pub api_port: u16,
     /// `status.hostIP` / `podIP` (host network for now).
     pub host_ip: String,
+    /// The binary implementing `nanokube container-init`/`container-enter` (in `nanokube
+    /// server`, `/proc/self/exe`); `None` runs containers as plain host processes.
+    pub runtime_binary: Option<PathBuf>,
+    /// The local image store (`nanokube image import` fills it).
+    pub images: Option<crate::image::ImageStore>,
 }
 
 struct WorkerHandle {
@@ -64,6 +69,13 @@ pub async fn run(client: kube::Client, config: PodRuntimeConfig) {
         },
         host_ip: config.host_ip.clone(),
         host: host_capacity(),
+        runtime_binary: config.runtime_binary.clone(),
+        images: config.images.clone(),
+        cgroups: if config.runtime_binary.is_some() {
+            crate::cgroups::CgroupManager::detect("nanokube")
+        } else {
+            None
+        },
     });
     if let Err(e) = tokio::fs::create_dir_all(&config.pods_dir).await {
         tracing::warn!(dir = %config.pods_dir.display(), error = %e, "creating pods directory failed");

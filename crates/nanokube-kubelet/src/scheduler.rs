@@ -19,6 +19,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+use nanokube_registry::quantity;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -283,8 +284,10 @@ pub fn pod_request(pod: &Pod) -> Resources {
     total
 }
 
+/// A quantity in milli-units, rounded up as upstream's `MilliValue` does; one that does not
+/// parse counts as zero.
 fn milli(q: &Quantity) -> i128 {
-    parse_quantity(&q.0).unwrap_or(0)
+    quantity::Quantity::try_from(q).map_or(0, |q| q.milli_value_ceil())
 }
 
 /// The reasons `node` cannot take a pod asking for `request` besides the non-terminal pods
@@ -332,95 +335,6 @@ fn is_terminal(pod: &Pod) -> bool {
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
     )
-}
-
-/// A Kubernetes quantity (`500m`, `2`, `128Mi`, `1Gi`, `1e9`, `1G`, `1.5`) in milli-units,
-/// rounded up as upstream's `MilliValue` does; `None` when it is not a quantity. Values past
-/// `i128` saturate.
-pub fn parse_quantity(s: &str) -> Option<i128> {
-    let s = s.trim();
-    let (negative, rest) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let number_len = rest
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(rest.len());
-    let (number, suffix) = rest.split_at(number_len);
-    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-    if int_part.is_empty() && frac_part.is_empty() || frac_part.contains('.') {
-        return None;
-    }
-    // The digits as an integer mantissa and a power of ten; the milli adds three.
-    let mut digits: String = format!("{int_part}{frac_part}");
-    let mut exp10: i64 = 3 - frac_part.len() as i64;
-    let trimmed = digits.trim_start_matches('0');
-    digits = if trimmed.is_empty() {
-        "0".to_string()
-    } else {
-        trimmed.to_string()
-    };
-    let mut binary_shift: u32 = 0;
-    match suffix {
-        "" => {}
-        "n" => exp10 -= 9,
-        "u" => exp10 -= 6,
-        "m" => exp10 -= 3,
-        "k" => exp10 += 3,
-        "M" => exp10 += 6,
-        "G" => exp10 += 9,
-        "T" => exp10 += 12,
-        "P" => exp10 += 15,
-        "E" => exp10 += 18,
-        "Ki" => binary_shift = 10,
-        "Mi" => binary_shift = 20,
-        "Gi" => binary_shift = 30,
-        "Ti" => binary_shift = 40,
-        "Pi" => binary_shift = 50,
-        "Ei" => binary_shift = 60,
-        _ => {
-            let exp = suffix.strip_prefix(['e', 'E'])?;
-            let valid = exp
-                .strip_prefix(['+', '-'])
-                .unwrap_or(exp)
-                .chars()
-                .all(|c| c.is_ascii_digit());
-            if exp.is_empty() || !valid {
-                return None;
-            }
-            exp10 += exp.parse::<i64>().ok()?;
-        }
-    }
-    // Drop digits that fall below the milli unit, remembering whether any was non-zero so
-    // the result rounds up.
-    let mut round_up = false;
-    if exp10 < 0 {
-        let drop = usize::try_from(-exp10).unwrap_or(usize::MAX);
-        if drop >= digits.len() {
-            round_up = digits != "0";
-            digits = "0".to_string();
-        } else {
-            let (keep, dropped) = digits.split_at(digits.len() - drop);
-            round_up = dropped.bytes().any(|b| b != b'0');
-            digits = keep.to_string();
-        }
-        exp10 = 0;
-    }
-    let mut value: i128 = 0;
-    for b in digits.bytes() {
-        value = value
-            .saturating_mul(10)
-            .saturating_add(i128::from(b - b'0'));
-    }
-    for _ in 0..exp10 {
-        value = value.saturating_mul(10);
-    }
-    value = value.saturating_mul(1i128 << binary_shift);
-    if round_up {
-        value = value.saturating_add(1);
-    }
-    Some(if negative { -value } else { value })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -850,31 +764,6 @@ mod tests {
             ..Default::default()
         });
         p
-    }
-
-    #[test]
-    fn quantities_parse_to_milli_units() {
-        assert_eq!(parse_quantity("500m"), Some(500));
-        assert_eq!(parse_quantity("2"), Some(2000));
-        assert_eq!(parse_quantity("1.5"), Some(1500));
-        assert_eq!(parse_quantity(".5"), Some(500));
-        assert_eq!(parse_quantity("128Mi"), Some(128 * 1024 * 1024 * 1000));
-        assert_eq!(parse_quantity("1Gi"), Some(1024 * 1024 * 1024 * 1000));
-        assert_eq!(parse_quantity("1Ki"), Some(1024 * 1000));
-        assert_eq!(parse_quantity("1e9"), Some(1_000_000_000_000));
-        assert_eq!(parse_quantity("1E3"), Some(1_000_000));
-        assert_eq!(parse_quantity("1G"), Some(1_000_000_000_000));
-        assert_eq!(parse_quantity("1E"), Some(1_000_000_000_000_000_000_000));
-        assert_eq!(parse_quantity("2k"), Some(2_000_000));
-        assert_eq!(parse_quantity("100u"), Some(1), "rounds up");
-        assert_eq!(parse_quantity("1n"), Some(1), "rounds up");
-        assert_eq!(parse_quantity("0"), Some(0));
-        assert_eq!(parse_quantity("-1"), Some(-1000));
-        assert_eq!(parse_quantity("1.5Gi"), Some(1_610_612_736_000));
-        assert_eq!(parse_quantity("16310508Ki"), Some(16_310_508 * 1024 * 1000));
-        for bad in ["", "m", "1x", "1.2.3", "Gi", "1e", "1e+", "abc"] {
-            assert_eq!(parse_quantity(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! [`resource`] catalog, one [`strategy::Strategy`] per kind ([`kinds`]) with its defaults,
 //! validation ([`field`] errors with paths), update rules and field selectors, plus the
 //! pure machinery the API server shares across kinds: [`selectors`], strategic merge
-//! patch ([`smp`]), server-side [`printers`] (Table columns) and [`duration`] formatting.
+//! patch ([`smp`]), server-side [`printers`] (Table columns), [`duration`] formatting and
+//! resource [`quantity`] arithmetic.
 //!
 //! Start at [`kinds::strategy_for`] (the strategy of a resource) and [`resource::ALL`].
 
@@ -15,6 +16,7 @@ pub mod field;
 pub mod goformat;
 pub mod kinds;
 pub mod printers;
+pub mod quantity;
 pub mod rbac;
 pub mod resource;
 pub mod selectors;

@@ -153,6 +153,9 @@ sub: &[
     status("", "v1", "Pod"),
     Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
     Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
+    // Streaming connections: `get` is the WebSocket upgrade, `create` the SPDY one.
+    Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
+    Subresource { name: "attach", group: "", version: "v1", kind: "PodAttachOptions", verbs: &["create", "get"] },
 ]);
 pub static SERVICE_ACCOUNTS: ResourceInfo = res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true,
     short: &["sa"], cat: &[], verbs: CRUD,

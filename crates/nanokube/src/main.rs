@@ -1,5 +1,7 @@
 //! `nanokube`: Kubernetes as one binary.
 
+mod agent;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nanokube_apiserver::pki::Pki;
@@ -28,8 +30,20 @@ struct Cli {
 enum Command {
     /// Run the API server (HTTPS) on this machine, keeping state in an embedded SQLite database.
     Server(ServerArgs),
+    /// Run only the node agent, joining this machine to a nanokube (or Kubernetes) API server
+    /// elsewhere.
+    Agent(agent::AgentArgs),
     /// Print the admin kubeconfig of a data directory.
     Kubeconfig(DataDirArgs),
+    /// Manage the local image store that pods' containers run from.
+    Image(ImageArgs),
+    /// The node agent's container runtime: sets up a container's namespaces and root, then
+    /// runs its command (spec in $NANOKUBE_CONTAINER_SPEC). Not for direct use.
+    #[command(hide = true)]
+    ContainerInit,
+    /// Runs a command inside a running container (`kubectl exec`). Not for direct use.
+    #[command(hide = true)]
+    ContainerEnter,
 }
 
 #[derive(Args)]
@@ -150,6 +164,57 @@ impl nanokube_apiserver::pods::PodLogs for AgentLogs {
     }
 }
 
+/// `kubectl exec` runs through the local node agent: for now the command runs on the host,
+/// in `/`, while the container is running. Attach is not there yet.
+struct AgentStreams {
+    pods_dir: PathBuf,
+}
+
+impl AgentStreams {
+    fn start(
+        &self,
+        req: nanokube_apiserver::streams::StreamRequest,
+    ) -> Result<nanokube_apiserver::streams::StreamSession, String> {
+        use nanokube_kubelet::exec::StdioOptions;
+        let s = if req.command.is_empty() {
+            nanokube_kubelet::attach::attach(&req.pod_uid, &req.container, req.stdin)?
+        } else {
+            let options = StdioOptions {
+                stdin: req.stdin,
+                stdout: req.stdout,
+                stderr: req.stderr,
+                tty: req.tty,
+            };
+            nanokube_kubelet::attach::exec(
+                &self.pods_dir,
+                std::path::Path::new("/proc/self/exe"),
+                &req.pod_uid,
+                &req.container,
+                req.command,
+                options,
+            )?
+        };
+        Ok(nanokube_apiserver::streams::StreamSession {
+            stdin: s.stdin,
+            output: s.output,
+            resize: s.resize,
+            exit: s.exit,
+        })
+    }
+}
+
+impl nanokube_apiserver::streams::PodStreams for AgentStreams {
+    fn open(
+        &self,
+        req: nanokube_apiserver::streams::StreamRequest,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<nanokube_apiserver::streams::StreamSession, String>,
+    > {
+        Box::pin(std::future::ready(self.start(req)))
+    }
+}
+
 /// Starts the node agent for this machine and the scheduler, each as its own identity.
 fn start_node_agent(
     api: &Arc<ApiServer>,
@@ -173,6 +238,7 @@ fn start_node_agent(
             node_name: node_name.to_string(),
             internal_ip: host_ip.to_string(),
             pods_dir: pods_dir.to_path_buf(),
+            control_plane: true,
         },
     ));
     tokio::spawn(nanokube_kubelet::scheduler::run(scheduler_client));
@@ -184,6 +250,11 @@ fn start_node_agent(
             api_host: host_ip.to_string(),
             api_port: port,
             host_ip: host_ip.to_string(),
+            // Works even when the binary was replaced on disk after the server started.
+            runtime_binary: Some(PathBuf::from("/proc/self/exe")),
+            images: Some(nanokube_kubelet::image::ImageStore::in_data_dir(
+                pods_dir.parent().unwrap_or(pods_dir),
+            )),
         },
     ));
 }
@@ -203,6 +274,22 @@ fn start_controllers(
     )));
     tokio::spawn(nanokube_controllers::job::run(
         controller_client(api, "job-controller"),
+        Arc::new(nanokube_controllers::job::SystemClock),
+    ));
+    tokio::spawn(nanokube_controllers::cronjob::run(
+        controller_client(api, "cronjob-controller"),
+        Arc::new(nanokube_controllers::job::SystemClock),
+    ));
+    tokio::spawn(nanokube_controllers::ttl_after_finished::run(
+        controller_client(api, "ttl-after-finished-controller"),
+        Arc::new(nanokube_controllers::job::SystemClock),
+    ));
+    tokio::spawn(nanokube_controllers::replicaset::run(
+        controller_client(api, "replicaset-controller"),
+        Arc::new(nanokube_controllers::job::SystemClock),
+    ));
+    tokio::spawn(nanokube_controllers::deployment::run(
+        controller_client(api, "deployment-controller"),
         Arc::new(nanokube_controllers::job::SystemClock),
     ));
 
@@ -246,23 +333,41 @@ fn data_dir(arg: &Option<PathBuf>) -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/nanokube"))
 }
 
+/// Logs to stderr, filtered by `NANOKUBE_LOG` (default `info`).
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NANOKUBE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::ContainerInit => std::process::exit(nanokube_kubelet::container_init::init_main()),
+        Command::ContainerEnter => {
+            std::process::exit(nanokube_kubelet::container_init::enter_main())
+        }
         Command::Server(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("NANOKUBE_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            init_logging();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the runtime")?;
             rt.block_on(run_server(args))
         }
+        Command::Agent(args) => {
+            init_logging();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            rt.block_on(agent::run(args))
+        }
+        Command::Image(args) => run_image(args),
         Command::Kubeconfig(args) => {
             let dir = data_dir(&args.data_dir)?;
             let path = dir.join("kubeconfig");
@@ -338,6 +443,9 @@ async fn run_server(args: ServerArgs) -> Result<()> {
     api.pod_logs = Some(Arc::new(AgentLogs {
         pods_dir: dir.join("pods"),
     }));
+    api.pod_streams = Some(Arc::new(AgentStreams {
+        pods_dir: dir.join("pods"),
+    }));
     let api = Arc::new(api);
 
     let tls = server::tls_config(&pki)?;
@@ -400,4 +508,99 @@ async fn run_server(args: ServerArgs) -> Result<()> {
     api.ready.store(false, Ordering::Relaxed);
     handle.graceful_shutdown(Some(Duration::from_secs(5)));
     Ok(())
+}
+
+#[derive(Args)]
+struct ImageArgs {
+    #[command(subcommand)]
+    command: ImageCommand,
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Load the images of an archive into the local image store: `docker save` output or an
+    /// OCI image layout, as a tar file (gzipped or not). Safe while the server runs; pods
+    /// created afterwards find the images.
+    Import(ImageImportArgs),
+    /// List the images in the local image store.
+    #[command(visible_alias = "list")]
+    Ls(DataDirArgs),
+}
+
+#[derive(Args)]
+struct ImageImportArgs {
+    /// The archive to load.
+    file: PathBuf,
+    /// The reference to tag the image with (`busybox`, `registry.local:5000/app:1`), for an
+    /// archive that does not name its image or names only its tag; a name without a tag takes
+    /// the archive's tag, else `latest`.
+    #[arg(long, value_name = "REF")]
+    name: Option<String>,
+    #[command(flatten)]
+    data: DataDirArgs,
+}
+
+/// `nanokube image …`: prints as `docker load` (progress on stderr, `Loaded image: …` on
+/// stdout) and `crictl images` do.
+fn run_image(args: ImageArgs) -> Result<()> {
+    use nanokube_kubelet::image::{ImageStore, human_size, short_id};
+    match args.command {
+        ImageCommand::Import(import) => {
+            let dir = data_dir(&import.data.data_dir)?;
+            nanokube_apiserver::pki::ensure_private_dir(&dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+            let store = ImageStore::in_data_dir(&dir);
+            let tagged = store
+                .import(&import.file, import.name.as_deref(), &mut |progress| {
+                    eprintln!("{progress}")
+                })
+                .with_context(|| format!("importing {}", import.file.display()))?;
+            for reference in tagged {
+                println!("Loaded image: {reference}");
+            }
+            Ok(())
+        }
+        ImageCommand::Ls(data) => {
+            let store = ImageStore::in_data_dir(&data_dir(&data.data_dir)?);
+            let images = store
+                .list()
+                .with_context(|| format!("reading the image store {}", store.dir().display()))?;
+            let mut rows = vec![[
+                "IMAGE".to_string(),
+                "TAG".to_string(),
+                "IMAGE ID".to_string(),
+                "SIZE".to_string(),
+            ]];
+            for image in images {
+                rows.push([
+                    image.repository,
+                    image.tag,
+                    short_id(&image.id).to_string(),
+                    human_size(image.size),
+                ]);
+            }
+            print!("{}", image_table(&rows));
+            Ok(())
+        }
+    }
+}
+
+/// Aligns columns as crictl's tabwriter does (each cell but the last padded by three spaces
+/// to at least 20 characters).
+fn image_table(rows: &[[String; 4]]) -> String {
+    let mut widths = [0usize; 3];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max((cell.chars().count() + 3).max(20));
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        for (width, cell) in widths.iter().zip(row) {
+            out.push_str(&format!("{cell:<width$}"));
+        }
+        out.push_str(&row[3]);
+        out.push('\n');
+    }
+    out
 }

@@ -417,7 +417,7 @@ fn controller_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
                 ),
                 rule(&["update"], &["batch"], &["cronjobs/status"]),
                 rule(&["update"], &["batch"], &["cronjobs/finalizers"]),
-                rule(&["delete", "list", "watch"], &[""], &["pods"]),
+                rule(&["delete", "list"], &[""], &["pods"]),
             ],
         ),
         (

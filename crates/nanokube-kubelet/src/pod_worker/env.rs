@@ -334,7 +334,7 @@ fn field_ref_value(ctx: &PodContext<'_>, path: &str) -> Result<String, ConfigErr
     Ok(value)
 }
 
-fn resource_field_value(
+pub(crate) fn resource_field_value(
     ctx: &PodContext<'_>,
     container: &Container,
     r: &k8s_openapi::api::core::v1::ResourceFieldSelector,
@@ -351,10 +351,10 @@ fn resource_field_value(
         }
     };
     let is_limit = r.resource.starts_with("limits.");
-    let set = map.and_then(|m| m.get(name)).map(|q| q.0.clone());
+    let set = map.and_then(|m| m.get(name));
     let value_nanos = match (set, name) {
-        (Some(q), _) => parse_quantity_nanos(&q)
-            .ok_or_else(|| ConfigError(format!("invalid quantity {q:?} for {}", r.resource)))?,
+        (Some(q), _) => nanos(q)
+            .ok_or_else(|| ConfigError(format!("invalid quantity {:?} for {}", q.0, r.resource)))?,
         (None, "cpu") if is_limit => i128::from(ctx.host.cpus) * NANO,
         (None, "memory") if is_limit => i128::from(ctx.host.memory_bytes) * NANO,
         (None, "cpu" | "memory" | "ephemeral-storage") => 0,
@@ -366,8 +366,7 @@ fn resource_field_value(
         }
     };
     let divisor = match &r.divisor {
-        Some(d) => parse_quantity_nanos(&d.0)
-            .ok_or_else(|| ConfigError(format!("invalid divisor {:?}", d.0)))?,
+        Some(d) => nanos(d).ok_or_else(|| ConfigError(format!("invalid divisor {:?}", d.0)))?,
         None => NANO,
     };
     if divisor <= 0 {
@@ -380,53 +379,11 @@ fn resource_field_value(
 
 const NANO: i128 = 1_000_000_000;
 
-/// Parses a resource quantity (`500m`, `1.5Gi`, `2e3`) into billionths of a unit.
-pub fn parse_quantity_nanos(q: &str) -> Option<i128> {
-    let q = q.trim();
-    let num_end = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(num_end);
-    if num.is_empty() {
-        return None;
-    }
-    let (negative, num) = match num.strip_prefix('-') {
-        Some(n) => (true, n),
-        None => (false, num.strip_prefix('+').unwrap_or(num)),
-    };
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    let mut nanos: i128 = if int.is_empty() {
-        0
-    } else {
-        int.parse::<i128>().ok()?
-    } * NANO;
-    let frac9: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-    if !frac.is_empty() {
-        nanos += frac9.parse::<i128>().ok()?;
-    }
-    let scaled = match suffix {
-        "" => nanos,
-        "n" => nanos / NANO,
-        "u" => nanos / 1_000_000,
-        "m" => nanos / 1_000,
-        "k" => nanos * 1_000,
-        "M" => nanos * 1_000_000,
-        "G" => nanos * 1_000_000_000,
-        "T" => nanos * 1_000_000_000_000,
-        "P" => nanos * 1_000_000_000_000_000,
-        "E" => nanos * 1_000_000_000_000_000_000,
-        "Ki" => nanos << 10,
-        "Mi" => nanos << 20,
-        "Gi" => nanos << 30,
-        "Ti" => nanos << 40,
-        "Pi" => nanos << 50,
-        "Ei" => nanos << 60,
-        s => {
-            let exp: u32 = s.strip_prefix(['e', 'E'])?.parse().ok()?;
-            nanos.checked_mul(10i128.checked_pow(exp)?)?
-        }
-    };
-    Some(if negative { -scaled } else { scaled })
+/// A quantity in billionths of a unit: exact, since quantities have nano precision.
+fn nanos(q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity) -> Option<i128> {
+    nanokube_registry::quantity::Quantity::try_from(q)
+        .ok()
+        .map(|q| q.scaled_value_ceil(-9))
 }
 
 /// The process's argv: `command` replaces the image entrypoint and `args` its cmd; both are
@@ -475,16 +432,6 @@ mod tests {
         assert_eq!(expand("$$$$", &l), "$$");
         assert_eq!(expand("$$$(A)", &l), "$x");
         assert_eq!(expand("", &l), "");
-    }
-
-    #[test]
-    fn quantities_parse_to_nanos() {
-        assert_eq!(parse_quantity_nanos("500m"), Some(500_000_000));
-        assert_eq!(parse_quantity_nanos("2"), Some(2 * NANO));
-        assert_eq!(parse_quantity_nanos("1.5Gi"), Some(3 * (1 << 29) * NANO));
-        assert_eq!(parse_quantity_nanos("1e3"), Some(1000 * NANO));
-        assert_eq!(parse_quantity_nanos("128Mi"), Some(128 * (1 << 20) * NANO));
-        assert_eq!(parse_quantity_nanos("x"), None);
     }
 
     fn pod() -> Pod {

@@ -25,6 +25,30 @@ pub struct ProcessSpec {
     pub env: Vec<(String, String)>,
     pub working_dir: PathBuf,
     pub log_path: PathBuf,
+    /// Run inside the container's own namespaces and root (through `container-init`);
+    /// `None` runs a plain host process (unit tests, and hosts without a runtime binary).
+    pub isolation: Option<Isolation>,
+    /// A container with `stdin` or `tty`: its streams are kept for `kubectl attach`,
+    /// registered under this key.
+    pub interactive: Option<Interactive>,
+}
+
+/// How an interactive container's streams are set up and found again.
+#[derive(Clone, Debug)]
+pub struct Interactive {
+    pub pod_uid: String,
+    pub container: String,
+    pub stdin: bool,
+    pub stdin_once: bool,
+    pub tty: bool,
+}
+
+/// How to isolate a container: the binary that implements `container-init` (nanokube
+/// itself) and the container's namespace/root/mount spec.
+#[derive(Clone, Debug)]
+pub struct Isolation {
+    pub runtime_binary: PathBuf,
+    pub init: crate::container_init::InitSpec,
 }
 
 /// How a process ended: `code` for a normal exit, `signal` for a death by signal.
@@ -62,29 +86,169 @@ pub enum SpawnError {
     NoCommand,
 }
 
+/// Checks that `program` can be run, as the runtime would find it (on `PATH` unless it has a
+/// slash), so a typo is a `StartError` with upstream's message rather than an exit 127.
+pub fn check_program(program: &str, path: Option<&str>) -> Result<(), SpawnError> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        runnable(std::path::Path::new(program))
+    } else {
+        path.unwrap_or(crate::pod_worker::env::DEFAULT_PATH)
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .any(|d| runnable(&std::path::Path::new(d).join(program)))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(SpawnError::NotFound {
+            program: program.to_string(),
+        })
+    }
+}
+
+/// [`check_program`] inside an image's root filesystem: symlinks are followed relative to
+/// `rootfs`, as they will be once the container runs in it.
+pub fn check_program_in(
+    rootfs: &std::path::Path,
+    program: &str,
+    path: Option<&str>,
+) -> Result<(), SpawnError> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &str| {
+        resolve_in_root(rootfs, p).is_some_and(|real| {
+            std::fs::metadata(real)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    };
+    let found = if program.contains('/') {
+        runnable(program)
+    } else {
+        path.unwrap_or(crate::pod_worker::env::DEFAULT_PATH)
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .any(|d| runnable(&format!("{}/{program}", d.trim_end_matches('/'))))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(SpawnError::NotFound {
+            program: program.to_string(),
+        })
+    }
+}
+
+/// The host path of container path `p` in `rootfs`, following symlinks inside it.
+fn resolve_in_root(rootfs: &std::path::Path, p: &str) -> Option<PathBuf> {
+    let mut parts: std::collections::VecDeque<String> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(String::from)
+        .collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = parts.pop_front() {
+        if c == ".." {
+            resolved.pop();
+            continue;
+        }
+        let here = resolved
+            .iter()
+            .fold(rootfs.to_path_buf(), |acc, c| acc.join(c))
+            .join(&c);
+        let meta = here.symlink_metadata().ok()?;
+        if meta.file_type().is_symlink() {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            let link = std::fs::read_link(&here).ok()?;
+            let target = link.to_string_lossy().into_owned();
+            if target.starts_with('/') {
+                resolved.clear();
+            }
+            let mut next: std::collections::VecDeque<String> = target
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .map(String::from)
+                .collect();
+            next.extend(parts.drain(..));
+            parts = next;
+        } else {
+            resolved.push(c);
+        }
+    }
+    Some(
+        resolved
+            .iter()
+            .fold(rootfs.to_path_buf(), |acc, c| acc.join(c)),
+    )
+}
+
 /// Starts a container instance.
 pub async fn spawn(spec: &ProcessSpec) -> Result<RunningProcess, SpawnError> {
     let (program, args) = spec.argv.split_first().ok_or(SpawnError::NoCommand)?;
     let writer = LogWriter::create(&spec.log_path)
         .await
         .map_err(SpawnError::Log)?;
-    // Runtimes create a missing working directory.
-    tokio::fs::create_dir_all(&spec.working_dir)
-        .await
-        .map_err(|source| SpawnError::WorkingDir {
-            dir: spec.working_dir.display().to_string(),
-            source,
-        })?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .current_dir(&spec.working_dir)
-        .stdin(Stdio::null())
+    let mut cmd = match &spec.isolation {
+        None => {
+            // Runtimes create a missing working directory.
+            tokio::fs::create_dir_all(&spec.working_dir)
+                .await
+                .map_err(|source| SpawnError::WorkingDir {
+                    dir: spec.working_dir.display().to_string(),
+                    source,
+                })?;
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args)
+                .env_clear()
+                .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .current_dir(&spec.working_dir);
+            cmd
+        }
+        Some(iso) => {
+            // `container-init` reports a command it cannot find or run on stderr (the
+            // container's log) and exits 127/126; the worker checks the common case first.
+            let json = serde_json::to_string(&iso.init).map_err(|e| SpawnError::Exec {
+                program: program.clone(),
+                source: io::Error::other(e),
+            })?;
+            tokio::fs::create_dir_all(&iso.init.scratch)
+                .await
+                .map_err(|source| SpawnError::WorkingDir {
+                    dir: iso.init.scratch.display().to_string(),
+                    source,
+                })?;
+            // Kept for `kubectl exec`, which enters the container as it was started.
+            tokio::fs::write(
+                iso.init.scratch.join(crate::container_init::INIT_SPEC_FILE),
+                &json,
+            )
+            .await
+            .map_err(|source| SpawnError::WorkingDir {
+                dir: iso.init.scratch.display().to_string(),
+                source,
+            })?;
+            let mut cmd = tokio::process::Command::new(&iso.runtime_binary);
+            cmd.arg("container-init")
+                .env_clear()
+                .env(crate::container_init::SPEC_ENV, json)
+                .current_dir("/");
+            cmd
+        }
+    };
+    cmd.kill_on_drop(false);
+    if let Some(inter) = &spec.interactive {
+        return spawn_interactive(cmd, program, inter, writer).await;
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(false);
+        .process_group(0);
     let mut child = cmd.spawn().map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound {
             SpawnError::NotFound {
@@ -130,6 +294,114 @@ pub async fn spawn(spec: &ProcessSpec) -> Result<RunningProcess, SpawnError> {
                     finished_at,
                 }
             }
+        };
+        let _ = tx.send(exit);
+    });
+    Ok(RunningProcess {
+        pid,
+        proc_start: proc_start_time(pid),
+        started_at,
+        exit: rx,
+    })
+}
+
+/// Starts a container whose stdin (a pipe) or terminal (a pty) is kept open, its output
+/// going both to the log and to whoever attaches (see [`crate::attach`]).
+async fn spawn_interactive(
+    mut cmd: tokio::process::Command,
+    program: &str,
+    inter: &Interactive,
+    writer: LogWriter,
+) -> Result<RunningProcess, SpawnError> {
+    use crate::exec::{OutputFanout, STDERR, Stdio as Streams, StdioOptions};
+    let exec_err = |e: crate::exec::ExecError| SpawnError::Exec {
+        program: program.to_string(),
+        source: io::Error::other(e.to_string()),
+    };
+    let streams = Streams::new(StdioOptions {
+        stdin: inter.stdin,
+        stdout: true,
+        stderr: !inter.tty,
+        tty: inter.tty,
+    })
+    .map_err(exec_err)?;
+    // With a terminal the process starts its own session (and so its own process group);
+    // without, it gets its own process group as every container does.
+    streams.configure(cmd.as_std_mut()).map_err(exec_err)?;
+    if !inter.tty {
+        cmd.process_group(0);
+    }
+    let spawned = cmd.spawn();
+    drop(cmd);
+    let mut child = spawned.map_err(|source| SpawnError::Exec {
+        program: program.to_string(),
+        source,
+    })?;
+    let started_at = Utc::now();
+    let pid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+    let started = streams.start().map_err(exec_err)?;
+    let fanout = OutputFanout::new(started.output);
+    let mut log_rx = fanout.subscribe_lossless();
+    let log_task = tokio::spawn(async move {
+        while let Some((channel, chunk)) = log_rx.recv().await {
+            let stream = if channel == STDERR {
+                crate::logs::LogStream::Stderr
+            } else {
+                crate::logs::LogStream::Stdout
+            };
+            for line in chunk.split_inclusive(|b| *b == b'\n') {
+                let (content, partial) = match line.strip_suffix(b"\n") {
+                    Some(l) => (l.strip_suffix(b"\r").unwrap_or(l), false),
+                    None => (line, true),
+                };
+                if let Err(e) = writer.write_record(stream, partial, content).await {
+                    tracing::warn!(error = %e, "container log capture failed");
+                    return;
+                }
+            }
+        }
+    });
+    let (exited_tx, exited_rx) = tokio::sync::watch::channel(None);
+    crate::attach::register(
+        &inter.pod_uid,
+        &inter.container,
+        crate::attach::Attachable::new(
+            started.stdin,
+            fanout,
+            started.resize,
+            inter.tty,
+            inter.stdin_once,
+            exited_rx,
+        ),
+    );
+    let drain = started.drain;
+    let finished = started.finished;
+    let (tx, rx) = oneshot::channel();
+    let key = (inter.pod_uid.clone(), inter.container.clone());
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        let finished_at = Utc::now();
+        signal_group(pid, Signal::SIGKILL);
+        drain.process_exited(LOG_DRAIN_TIMEOUT);
+        let _ = tokio::time::timeout(LOG_DRAIN_TIMEOUT, finished).await;
+        let _ = tokio::time::timeout(LOG_DRAIN_TIMEOUT, log_task).await;
+        let code = status.as_ref().ok().map(|s| crate::exec::exit_code(*s));
+        let _ = exited_tx.send(Some(code.unwrap_or(128)));
+        crate::attach::unregister(&key.0, &key.1);
+        let exit = match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                ProcessExit {
+                    code: s.code(),
+                    signal: s.signal(),
+                    finished_at,
+                }
+            }
+            Err(_) => ProcessExit {
+                code: None,
+                signal: None,
+                finished_at,
+            },
         };
         let _ = tx.send(exit);
     });
@@ -210,6 +482,8 @@ mod tests {
             ],
             working_dir: dir.join("work"),
             log_path: crate::logs::log_path(dir, "uid", "c", 0),
+            isolation: None,
+            interactive: None,
         }
     }
 
@@ -295,10 +569,16 @@ mod tests {
             .await
             .expect("exit");
         assert_eq!(exit.signal, Some(15));
-        assert!(
-            !is_alive(child_pid, None),
-            "the container's child is gone too"
-        );
+        // A signal is delivered asynchronously: give the kernel a moment to end the child.
+        let mut gone = false;
+        for _ in 0..100 {
+            if !is_alive(child_pid, None) {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "the container's child is gone too");
     }
 
     #[tokio::test]

@@ -96,6 +96,10 @@ pub struct Backoff {
 pub struct ContainerRuntime {
     pub name: String,
     pub image: String,
+    /// The id of the image the current instance runs (`sha256:…`), empty for a container
+    /// that runs on the host's filesystem.
+    #[serde(default)]
+    pub image_id: String,
     pub restart_count: i32,
     pub state: RunState,
     pub last_termination: Option<Terminated>,
@@ -109,6 +113,7 @@ impl ContainerRuntime {
         ContainerRuntime {
             name: name.to_string(),
             image: image.to_string(),
+            image_id: String::new(),
             restart_count: 0,
             state: RunState::Waiting {
                 reason: waiting_reason.to_string(),
@@ -382,7 +387,7 @@ pub fn container_status(c: &ContainerRuntime) -> ContainerStatus {
     ContainerStatus {
         name: c.name.clone(),
         image: c.image.clone(),
-        image_id: String::new(),
+        image_id: c.image_id.clone(),
         container_id,
         ready: c.is_running(),
         started: Some(c.is_running()),

@@ -21,6 +21,8 @@ use super::status::{
     self, ContainerRuntime, DEADLINE_MESSAGE, DEADLINE_REASON, RestartPlan, RestartPolicy,
     RunState, StatusInputs, Terminated,
 };
+use super::volumes::{self, VolumeManager};
+use crate::container_init::{BindMount, InitSpec, Root};
 use crate::logs;
 
 /// How often a worker looks at its pod even when nothing happened.
@@ -48,6 +50,14 @@ pub struct Shared {
     pub api: ApiEndpoint,
     pub host_ip: String,
     pub host: HostCapacity,
+    /// The binary implementing `container-init` (nanokube itself); `None` runs containers
+    /// as plain host processes.
+    pub runtime_binary: Option<PathBuf>,
+    /// The local image store; containers whose image is in it run chrooted in a copy of it.
+    pub images: Option<crate::image::ImageStore>,
+    /// Where container cgroups (limits, OOM detection, killing) are made; `None` without
+    /// usable cgroups.
+    pub cgroups: Option<crate::cgroups::CgroupManager>,
 }
 
 /// The worker's state file, `<pods_dir>/<uid>/state.json`.
@@ -85,6 +95,8 @@ pub fn container_instance(
 struct Exit {
     container_id: String,
     exit: ProcessExit,
+    /// The kernel's OOM killer killed a process of the container's cgroup.
+    oom_killed: bool,
 }
 
 /// Which list a container is in.
@@ -113,6 +125,8 @@ pub struct PodWorker {
     last_status: Option<serde_json::Value>,
     /// Containers whose current back-off already has its `BackOff` event.
     backoff_announced: BTreeMap<String, DateTime<Utc>>,
+    /// The pod's volumes: set up before containers start, then refreshed.
+    volumes: VolumeManager,
 }
 
 impl PodWorker {
@@ -133,6 +147,7 @@ impl PodWorker {
             exits_rx,
             last_status: None,
             backoff_announced: BTreeMap::new(),
+            volumes: VolumeManager::new(),
             pod,
         }
     }
@@ -298,6 +313,21 @@ impl PodWorker {
     }
 
     async fn cleanup(&self) {
+        if let Some(cg) = self
+            .shared
+            .cgroups
+            .as_ref()
+            .and_then(|m| m.open(&format!("pod{}", self.uid)))
+        {
+            let _ = tokio::task::spawn_blocking(move || {
+                cg.kill_all();
+                cg.remove()
+            })
+            .await;
+        }
+        if let Err(e) = volumes::cleanup(&self.pod_dir()).await {
+            tracing::warn!(pod = %self.name, error = %e, "removing pod volumes failed");
+        }
         if let Err(e) = tokio::fs::remove_dir_all(self.pod_dir()).await
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -345,7 +375,7 @@ impl PodWorker {
             let grace = self.termination_grace();
             self.kill_all(grace).await;
         }
-        if !self.deadline_exceeded {
+        if !self.deadline_exceeded && self.sync_volumes(now).await {
             self.sync_containers(now).await;
         }
         self.save_state();
@@ -402,6 +432,12 @@ impl PodWorker {
         {
             consider(d);
         }
+        if !self.deadline_exceeded
+            && !self.stored_phase_terminal()
+            && let Some(t) = self.volumes.next_wake()
+        {
+            consider(t);
+        }
         (wake - now).to_std().unwrap_or(Duration::ZERO) + Duration::from_millis(5)
     }
 
@@ -414,13 +450,16 @@ impl PodWorker {
             } = &c.state
                 && *container_id == exit.container_id
             {
-                let t = Terminated::from_exit(
+                let mut t = Terminated::from_exit(
                     exit.exit.code,
                     exit.exit.signal,
                     *started_at,
                     exit.exit.finished_at,
                     container_id,
                 );
+                if exit.oom_killed && t.exit_code != 0 {
+                    t.reason = "OOMKilled".into();
+                }
                 c.state = RunState::Terminated(t);
                 return;
             }
@@ -595,6 +634,24 @@ impl PodWorker {
         .await;
     }
 
+    /// The container's image in the local store, if it is there; an unparseable name is an
+    /// error with upstream's `InvalidImageName` message.
+    fn find_image(&self, name: &str) -> Result<Option<crate::image::Image>, String> {
+        let Some(store) = &self.shared.images else {
+            return Ok(None);
+        };
+        match store.resolve(name) {
+            Ok(found) => Ok(found),
+            Err(crate::image::ImageError::InvalidReference { .. }) => Err(format!(
+                "Failed to apply default image tag {name:?}: couldn't parse image name {name:?}: invalid reference format"
+            )),
+            Err(e) => {
+                tracing::warn!(image = name, error = %e, "reading the image store failed");
+                Ok(None)
+            }
+        }
+    }
+
     /// Starts a new instance of a container.
     async fn start(&mut self, kind: Kind, i: usize, container: &Container, now: DateTime<Utc>) {
         let sources = match self.env_sources(container).await {
@@ -619,15 +676,59 @@ impl PodWorker {
                     .await;
             }
         };
-        let Some(argv) = env::command_line(container, &env) else {
-            let msg = format!(
-                "image {:?} is not in nanokube's image store and container {:?} has no command to run on the host",
-                container.image.as_deref().unwrap_or_default(),
-                container.name
-            );
-            return self
-                .wait_with_error(kind, i, "CreateContainerError", msg, now)
-                .await;
+        let image_name = container.image.clone().unwrap_or_default();
+        let image = match self.find_image(&image_name) {
+            Ok(found) => found,
+            Err(msg) => {
+                return self
+                    .wait_with_error(kind, i, "InvalidImageName", msg, now)
+                    .await;
+            }
+        };
+        if image.is_none() && self.shared.runtime_binary.is_some() {
+            // Not an error: without the image, the command runs on the host's filesystem.
+            tracing::debug!(image = %image_name, "image not in the store; running on the host");
+        }
+        let argv = match &image {
+            Some(img) => {
+                let lookup = |name: &str| env.get(name).map(str::to_string);
+                let expand_all = |v: &Option<Vec<String>>| -> Vec<String> {
+                    v.iter().flatten().map(|s| env::expand(s, lookup)).collect()
+                };
+                let argv = crate::image::command_for(
+                    &img.config,
+                    &expand_all(&container.command),
+                    &expand_all(&container.args),
+                );
+                if argv.is_empty() {
+                    let msg = format!(
+                        "failed to create containerd container: error unpacking image: no command specified: image {image_name:?} has neither Entrypoint nor Cmd and container {:?} has no command",
+                        container.name
+                    );
+                    return self
+                        .wait_with_error(kind, i, "CreateContainerError", msg, now)
+                        .await;
+                }
+                argv
+            }
+            None => match env::command_line(container, &env) {
+                Some(argv) => argv,
+                None => {
+                    let msg = format!(
+                        "image {image_name:?} is not in nanokube's image store and container {:?} has no command to run on the host; import the image with `nanokube image import <archive>` (an OCI or `docker save` archive), or give the container a command",
+                        container.name
+                    );
+                    return self
+                        .wait_with_error(kind, i, "ErrImageNeverPull", msg, now)
+                        .await;
+                }
+            },
+        };
+        // The image's environment comes first; the container's own variables override it,
+        // except that the default PATH does not hide the image's.
+        let env = match &image {
+            Some(img) => with_image_env(&img.config.env, container, env),
+            None => env,
         };
         let pods_dir = self.shared.pods_dir.clone();
         let uid = self.uid.clone();
@@ -649,11 +750,130 @@ impl PodWorker {
             .filter(|w| !w.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| pods_dir.join(&uid).join(&container.name));
+        let scratch = pods_dir
+            .join(&uid)
+            .join("containers")
+            .join(format!("{}-{restart_count}", container.name));
+        if restart_count >= 1 {
+            // The previous instance's namespace is gone, and with it its mounts.
+            let old = pods_dir.join(&uid).join("containers").join(format!(
+                "{}-{}",
+                container.name,
+                restart_count - 1
+            ));
+            let _ = tokio::fs::remove_dir_all(old).await;
+        }
+        let (root, cwd, user) = match &image {
+            Some(img) => (
+                Root::Image {
+                    rootfs: img.rootfs.clone(),
+                },
+                container
+                    .working_dir
+                    .clone()
+                    .filter(|w| !w.is_empty())
+                    .or_else(|| Some(img.config.working_dir.clone()).filter(|w| !w.is_empty()))
+                    .unwrap_or_else(|| "/".to_string()),
+                img.config.user.clone(),
+            ),
+            None => (Root::Host, working_dir.display().to_string(), String::new()),
+        };
+        let mounts = match self.volumes.volumes() {
+            Some(v) => match v.mounts_for(container, &env) {
+                Ok(m) => m
+                    .into_iter()
+                    .map(|m| BindMount {
+                        source: m.source,
+                        target: m.target,
+                        read_only: m.read_only,
+                    })
+                    .collect(),
+                Err(e) => {
+                    return self
+                        .wait_with_error(kind, i, "CreateContainerConfigError", e.to_string(), now)
+                        .await;
+                }
+            },
+            None => Vec::new(),
+        };
+        let cgroup = match (&self.shared.cgroups, &self.shared.runtime_binary) {
+            (Some(m), Some(_)) => {
+                let path = format!("pod{uid}/{}-{restart_count}", container.name);
+                match m.create(&path, &crate::cgroups::limits_for(container)) {
+                    Ok(cg) => Some(cg),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "creating the container cgroup failed; running without limits");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let cgroup_procs = cgroup.as_ref().map(|c| c.procs_paths()).unwrap_or_default();
+        let isolation = self
+            .shared
+            .runtime_binary
+            .clone()
+            .map(|bin| process::Isolation {
+                runtime_binary: bin,
+                init: InitSpec {
+                    hostname: pod_hostname(&self.pod),
+                    root: root.clone(),
+                    scratch,
+                    mounts,
+                    argv: argv.clone(),
+                    env: env.vars().to_vec(),
+                    cwd,
+                    user,
+                    cgroup_procs,
+                    tty: container.tty == Some(true),
+                },
+            });
+        if isolation.is_some() {
+            let found = match &root {
+                Root::Host => {
+                    // Created here so the container (which sees the host's directories) finds it.
+                    let _ = tokio::fs::create_dir_all(&working_dir).await;
+                    argv.first()
+                        .map(|p| process::check_program(p, env.get("PATH")))
+                }
+                Root::Image { rootfs } => argv
+                    .first()
+                    .map(|p| process::check_program_in(rootfs, p, env.get("PATH"))),
+            };
+            if let Some(Err(e)) = found {
+                return self
+                    .start_failed(kind, i, restart_count, e.to_string(), now)
+                    .await;
+            }
+        }
+        if let Some(img) = &image {
+            let msg = format!("Container image {image_name:?} already present on machine");
+            self.event(
+                Some(field_path(kind, &container.name)),
+                EventType::Normal,
+                "Pulled",
+                &msg,
+            )
+            .await;
+            if let Some(rt) = self.runtime_mut(kind, i) {
+                rt.image_id = img.id.clone();
+            }
+        }
         let spec = ProcessSpec {
             argv,
             env: env.vars().to_vec(),
             working_dir,
             log_path: logs::log_path(&pods_dir, &uid, &container.name, restart_count),
+            isolation,
+            // Every container can be attached to (its output, and stdin/tty if it has them).
+            interactive: Some(process::Interactive {
+                pod_uid: uid.clone(),
+                container: container.name.clone(),
+                stdin: container.stdin == Some(true),
+                stdin_once: container.stdin_once == Some(true),
+                tty: container.tty == Some(true),
+            }),
         };
         // Upstream keeps the current and the previous instance's logs.
         if restart_count >= 2 {
@@ -680,7 +900,26 @@ impl PodWorker {
                 let exit_rx = p.exit;
                 tokio::spawn(async move {
                     if let Ok(exit) = exit_rx.await {
-                        let _ = tx.send(Exit { container_id, exit });
+                        // The container ends with its main process: whatever is left in its
+                        // cgroup goes too, and the OOM counter says how it ended.
+                        let oom_killed = match cgroup {
+                            Some(cg) => tokio::task::spawn_blocking(move || {
+                                let oom = cg.oom_kill_count() > 0;
+                                cg.kill_all();
+                                if let Err(e) = cg.remove() {
+                                    tracing::debug!(error = %e, "removing a container cgroup failed");
+                                }
+                                oom
+                            })
+                            .await
+                            .unwrap_or(false),
+                            None => false,
+                        };
+                        let _ = tx.send(Exit {
+                            container_id,
+                            exit,
+                            oom_killed,
+                        });
                     }
                 });
                 self.save_state();
@@ -691,31 +930,44 @@ impl PodWorker {
                 self.event(fp, EventType::Normal, "Started", &msg).await;
             }
             Err(e) => {
-                // The runtime created the container but could not start it: a terminated
-                // instance with StartError, restarted (or not) per policy like any exit.
-                let message = e.to_string();
-                let Some(rt) = self.runtime_mut(kind, i) else {
-                    return;
-                };
-                rt.restart_count = restart_count;
-                rt.state = RunState::Terminated(Terminated {
-                    exit_code: 128,
-                    signal: None,
-                    reason: "StartError".into(),
-                    message: Some(message.clone()),
-                    started_at: Some(now),
-                    finished_at: Utc::now(),
-                    container_id: Some(container_id),
-                });
-                self.event(
-                    fp,
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Error: {message}"),
-                )
-                .await;
+                self.start_failed(kind, i, restart_count, e.to_string(), now)
+                    .await
             }
         }
+    }
+
+    /// The runtime created the container but could not start it: a terminated instance
+    /// with `StartError`, restarted (or not) per policy like any exit.
+    async fn start_failed(
+        &mut self,
+        kind: Kind,
+        i: usize,
+        restart_count: i32,
+        message: String,
+        now: DateTime<Utc>,
+    ) {
+        let container_id = new_container_id();
+        let Some(rt) = self.runtime_mut(kind, i) else {
+            return;
+        };
+        rt.restart_count = restart_count;
+        rt.state = RunState::Terminated(Terminated {
+            exit_code: 128,
+            signal: None,
+            reason: "StartError".into(),
+            message: Some(message.clone()),
+            started_at: Some(now),
+            finished_at: Utc::now(),
+            container_id: Some(container_id),
+        });
+        let fp = Some(field_path(kind, &rt.name.clone()));
+        self.event(
+            fp,
+            EventType::Warning,
+            "Failed",
+            &format!("Error: {message}"),
+        )
+        .await;
     }
 
     /// Stops every running container: SIGTERM, then SIGKILL after `grace` (`killContainer`).
@@ -899,11 +1151,71 @@ impl PodWorker {
     }
 }
 
+/// Volumes (`super::volumes`): the kubelet's `WaitForAttachAndMount` before containers start.
+impl PodWorker {
+    /// Sets the pod's volumes up (retrying with back-off) or refreshes them; `false` while
+    /// they are not ready, when containers must keep waiting in `ContainerCreating`. Each new
+    /// failure is a `FailedMount` Warning event, as the kubelet records it.
+    async fn sync_volumes(&mut self, now: DateTime<Utc>) -> bool {
+        let pod_dir = self.pod_dir();
+        let sync = self
+            .volumes
+            .sync(&self.client, &self.pod, &pod_dir, now)
+            .await;
+        for failure in &sync.new_failures {
+            self.event(
+                None,
+                EventType::Warning,
+                "FailedMount",
+                &failure.to_string(),
+            )
+            .await;
+        }
+        sync.ready
+    }
+}
+
 fn field_path(kind: Kind, name: &str) -> String {
     match kind {
         Kind::Init => format!("spec.initContainers{{{name}}}"),
         Kind::Main => format!("spec.containers{{{name}}}"),
     }
+}
+
+/// The container's environment on top of its image's (`K=V` entries): a variable the
+/// container sets wins, but the default `PATH` the agent adds does not replace the image's.
+fn with_image_env(image_env: &[String], container: &Container, env: env::Env) -> env::Env {
+    let mut out = env::Env::default();
+    for entry in image_env {
+        if let Some((k, v)) = entry.split_once('=') {
+            out.set(k, v);
+        }
+    }
+    let sets_path = container.env.iter().flatten().any(|e| e.name == "PATH");
+    for (k, v) in env.vars() {
+        if k == "PATH" && !sets_path && out.get("PATH").is_some() {
+            continue;
+        }
+        out.set(k.clone(), v.clone());
+    }
+    out
+}
+
+/// The pod's hostname: `spec.hostname`, else its name, at most 63 characters (upstream
+/// `GeneratePodHostNameAndDomain` truncates, dropping trailing `-` and `.`).
+fn pod_hostname(pod: &Pod) -> String {
+    let name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.hostname.clone())
+        .filter(|h| !h.is_empty())
+        .or_else(|| pod.metadata.name.clone())
+        .unwrap_or_default();
+    let mut h: String = name.chars().take(63).collect();
+    while h.ends_with('-') || h.ends_with('.') {
+        h.pop();
+    }
+    h
 }
 
 fn new_container_id() -> String {
@@ -948,6 +1260,7 @@ fn from_api_status(s: &ContainerStatus, now: DateTime<Utc>) -> ContainerRuntime 
     ContainerRuntime {
         name: s.name.clone(),
         image: s.image.clone(),
+        image_id: s.image_id.clone(),
         restart_count: s.restart_count,
         state: run_state,
         last_termination: s

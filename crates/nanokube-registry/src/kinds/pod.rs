@@ -3,6 +3,7 @@
 
 use super::decode_as;
 use crate::field::{ErrorList, FieldError, child, index};
+use crate::quantity::{self, Quantity};
 use crate::resource::{PODS, ResourceInfo};
 use crate::strategy::{Decoded, Strategy};
 use crate::validation::{
@@ -162,50 +163,25 @@ fn default_requests_from_limits(spec: &mut Value) {
 // QoS
 // ---------------------------------------------------------------------------------------------
 
-/// Parses a resource quantity (`100m`, `1Gi`, `2e3`) into a number, for comparisons.
-pub fn parse_quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse::<i32>().ok()?),
-        _ => return None,
+/// A quantity in a pod spec; one that does not parse counts as zero (decoding would have
+/// refused it already). Unquoted JSON numbers are quantities too, as upstream's
+/// `UnmarshalJSON` reads them.
+fn spec_quantity(v: &Value) -> Quantity {
+    let parsed = match v {
+        Value::String(s) => quantity::parse(s.trim()),
+        Value::Number(n) => quantity::parse(&n.to_string()),
+        _ => return Quantity::default(),
     };
-    Some(n * mult)
-}
-
-fn quantity(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => parse_quantity(s).unwrap_or(0.0),
-        Value::Number(n) => n.as_f64().unwrap_or(0.0),
-        _ => 0.0,
-    }
+    parsed.unwrap_or_default()
 }
 
 /// The pod's QoS class (`GetPodQOS`): BestEffort without any cpu/memory request or limit,
 /// Guaranteed when every container limits both and requests equal limits, else Burstable.
 pub fn qos_class(spec: &Value) -> &'static str {
-    let mut requests: Vec<(String, f64)> = Vec::new();
-    let mut limits: Vec<(String, f64)> = Vec::new();
+    let mut requests: Vec<(String, Quantity)> = Vec::new();
+    let mut limits: Vec<(String, Quantity)> = Vec::new();
     let mut guaranteed = true;
-    let add = |acc: &mut Vec<(String, f64)>, k: &str, v: f64| match acc
+    let add = |acc: &mut Vec<(String, Quantity)>, k: &str, v: Quantity| match acc
         .iter_mut()
         .find(|(n, _)| n == k)
     {
@@ -221,8 +197,8 @@ pub fn qos_class(spec: &Value) -> &'static str {
             .into_iter()
             .flatten()
         {
-            let q = quantity(v);
-            if (k == "cpu" || k == "memory") && q > 0.0 {
+            let q = spec_quantity(v);
+            if (k == "cpu" || k == "memory") && q.signum() > 0 {
                 add(&mut requests, k, q);
             }
         }
@@ -232,8 +208,8 @@ pub fn qos_class(spec: &Value) -> &'static str {
             .into_iter()
             .flatten()
         {
-            let q = quantity(v);
-            if (k == "cpu" || k == "memory") && q > 0.0 {
+            let q = spec_quantity(v);
+            if (k == "cpu" || k == "memory") && q.signum() > 0 {
                 add(&mut limits, k, q);
                 limited.push(k.as_str());
             }
@@ -247,11 +223,9 @@ pub fn qos_class(spec: &Value) -> &'static str {
     }
     if guaranteed
         && requests.len() == limits.len()
-        && requests.iter().all(|(k, v)| {
-            limits
-                .iter()
-                .any(|(lk, lv)| lk == k && (lv - v).abs() < f64::EPSILON * lv.abs().max(1.0))
-        })
+        && requests
+            .iter()
+            .all(|(k, v)| limits.iter().any(|(lk, lv)| lk == k && lv == v))
     {
         return "Guaranteed";
     }
@@ -847,6 +821,23 @@ mod tests {
         assert_eq!(qos_class(&p["spec"]), "Guaranteed");
         p["spec"]["containers"][0]["resources"]["requests"]["cpu"] = json!("50m");
         assert_eq!(qos_class(&p["spec"]), "Burstable");
+    }
+
+    #[test]
+    fn qos_compares_quantities_by_exact_value_across_spellings() {
+        let spec = |requests: Value, limits: Value| json!({"containers": [{"name": "c", "resources": {"requests": requests, "limits": limits}}]});
+        let same = spec(
+            json!({"cpu": "1", "memory": "1Gi"}),
+            json!({"cpu": "1000m", "memory": "1024Mi"}),
+        );
+        assert_eq!(qos_class(&same), "Guaranteed");
+        let one_nano_apart = spec(
+            json!({"cpu": "1", "memory": "1Gi"}),
+            json!({"cpu": "1000000001n", "memory": "1Gi"}),
+        );
+        assert_eq!(qos_class(&one_nano_apart), "Burstable");
+        let zero_requests_do_not_count = spec(json!({"cpu": "0m"}), json!({}));
+        assert_eq!(qos_class(&zero_requests_do_not_count), "BestEffort");
     }
 
     #[test]
