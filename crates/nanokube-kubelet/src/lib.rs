@@ -5,7 +5,11 @@
 //!
 //! - [`node`]: registers this machine as a `Node` and keeps its `Lease` and status fresh;
 //! - [`scheduler`]: binds pods without a node to a Ready node that fits them;
-//! - [`pod_worker`]: runs each bound pod's containers as processes and reports their state;
+//! - [`pod_worker`]: runs each bound pod's containers and reports their state;
+//! - [`container_init`]: the runtime's process side: namespaces, root filesystem, mounts;
+//! - [`image`]: the local image store (`nanokube image import|ls`);
+//! - [`cgroups`]: resource limits, OOM detection and killing, on cgroup v1 and v2;
+//! - [`exec`] and [`attach`]: `kubectl exec`/`attach` sessions, with pipes or a pty;
 //! - [`logs`]: container log files, written as CRI does and read back for `kubectl logs`.
 
 pub mod attach;

@@ -1,13 +1,12 @@
-//! The pod runtime: runs the pods bound to this node as host processes and reports their state.
+//! The pod runtime: runs the pods bound to this node and reports their state.
 //!
 //! [`run`] watches pods with `spec.nodeName=<node>` and gives each pod UID its own
 //! [`worker::PodWorker`] task. The worker is a thin I/O shell around pure logic:
 //! [`status`] (phase, conditions, container statuses, restart back-off) and [`env`]
-//! (environment and `$(VAR)` expansion); [`process`] spawns and signals container processes
-//! and [`events`] records what happened.
-//!
-//! This increment runs containers as plain processes on the host: no namespaces, chroot,
-//! images or cgroups yet, and the pod shares the host's network (`podIP` = `hostIP`).
+//! (environment and `$(VAR)` expansion); [`volumes`] materialises the pod's volumes;
+//! [`process`] spawns container instances (through `container-init`, see
+//! [`crate::container_init`], in their own namespaces, root and cgroup) and signals them;
+//! [`events`] records what happened. Pods share the host's network (`podIP` = `hostIP`).
 
 pub mod env;
 pub mod events;
