@@ -20,6 +20,7 @@ pub use sync::{
 
 use crate::LogFailures;
 use crate::events::Recorder;
+use crate::expectations::Expectations;
 use crate::{Error, RETRY, is_not_found};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -28,9 +29,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, watcher};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The injected source of "now", shared with the API server and the other controllers.
 pub use nanokube_registry::clock::{Clock, SystemClock};
@@ -39,8 +39,6 @@ pub use nanokube_registry::clock::{Clock, SystemClock};
 const JOB_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
 /// The component name on the Job's Events.
 const COMPONENT: &str = "job-controller";
-/// Upstream `ExpectationsTimeout`: expectations not met by then are given up.
-const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(300);
 /// How soon to look again while expectations are pending.
 const EXPECTATIONS_RECHECK: Duration = Duration::from_secs(1);
 /// Syncs run back to back in one reconcile while finalizers were just removed, so counts
@@ -65,73 +63,6 @@ pub fn selector_string(sel: &LabelSelector) -> String {
         });
     }
     parts.join(",")
-}
-
-/// Pods this controller created or deleted that the API has not shown yet, per Job uid
-/// (upstream `ControllerExpectations`): until they show, no further pods are created or
-/// deleted for scaling, so a lagging view never doubles the pods.
-#[derive(Default)]
-struct Expectations {
-    by_job: Mutex<HashMap<String, Pending>>,
-}
-
-#[derive(Default)]
-struct Pending {
-    creations: HashSet<String>,
-    deletions: HashSet<String>,
-    since: Option<Instant>,
-}
-
-impl Expectations {
-    fn with<R>(&self, job_uid: &str, f: impl FnOnce(&mut Pending) -> R) -> R {
-        let mut map = self
-            .by_job
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(map.entry(job_uid.to_string()).or_default())
-    }
-
-    /// Notes what `pods` show and says whether nothing is still expected.
-    fn observe(&self, job_uid: &str, pods: &[Pod]) -> bool {
-        self.with(job_uid, |p| {
-            let seen = |n: &String| {
-                pods.iter()
-                    .find(|pod| pod.metadata.name.as_ref() == Some(n))
-            };
-            p.creations.retain(|n| seen(n).is_none());
-            p.deletions
-                .retain(|n| seen(n).is_some_and(|pod| pod.metadata.deletion_timestamp.is_none()));
-            let empty = p.creations.is_empty() && p.deletions.is_empty();
-            let expired = p.since.is_some_and(|t| t.elapsed() > EXPECTATIONS_TIMEOUT);
-            if empty || expired {
-                *p = Pending::default();
-                return true;
-            }
-            false
-        })
-    }
-
-    fn expect_creation(&self, job_uid: &str, pod: &str) {
-        self.with(job_uid, |p| {
-            p.creations.insert(pod.to_string());
-            p.since.get_or_insert_with(Instant::now);
-        });
-    }
-
-    fn expect_deletion(&self, job_uid: &str, pod: &str) {
-        self.with(job_uid, |p| {
-            p.deletions.insert(pod.to_string());
-            p.since.get_or_insert_with(Instant::now);
-        });
-    }
-
-    fn forget(&self, job_uid: &str) {
-        let mut map = self
-            .by_job
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.remove(job_uid);
-    }
 }
 
 struct Context {

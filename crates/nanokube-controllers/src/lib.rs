@@ -13,6 +13,7 @@ pub mod clusterrole_aggregation;
 pub mod cronjob;
 pub mod deployment;
 pub mod events;
+mod expectations;
 pub mod garbage_collector;
 pub mod job;
 pub mod namespace;

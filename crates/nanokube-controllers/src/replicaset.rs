@@ -8,7 +8,6 @@
 //! [`sync`] is the pure decision (unit-tested with a fixed clock); [`run`] is the thin I/O
 //! shell around it: a kube-runtime `Controller` on ReplicaSets that watches Pods.
 
-mod expectations;
 pub(crate) mod pods;
 mod sync;
 
@@ -19,8 +18,8 @@ pub use sync::{
 };
 
 use crate::events::{EventType, Recorder};
+use crate::expectations::Expectations;
 use crate::{Error, LogFailures, RETRY, is_not_found};
-use expectations::Expectations;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};

@@ -1,5 +1,5 @@
-//! Upstream `ControllerExpectations`, keyed by the ReplicaSet's uid: the pods a sync created
-//! or deleted that the next listing has not shown yet. Until they show (or the expectations
+//! Upstream `ControllerExpectations`, keyed by the owner's uid (a Job or a ReplicaSet): the
+//! pods a sync created or deleted that the next listing has not shown yet. Until they show (or the expectations
 //! time out) no further pods are created or deleted, so a lagging view never doubles them.
 
 use k8s_openapi::api::core::v1::Pod;
