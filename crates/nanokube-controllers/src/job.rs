@@ -1,8 +1,8 @@
 //! The Job controller (upstream `pkg/controller/job/job_controller.go`): runs a Job's pods
 //! to the wanted number of completions, counts each finished pod exactly once through the
 //! `batch.kubernetes.io/job-tracking` finalizer and `status.uncountedTerminatedPods`, backs
-//! off after failures (per index with `backoffLimitPerIndex`), applies the pod failure
-//! policy, and writes the two-step terminal conditions of 1.32.
+//! off after failures (per index with `backoffLimitPerIndex`), applies the pod failure and
+//! success policies, and writes the two-step terminal conditions of 1.32.
 //!
 //! [`sync`] is the pure decision (unit-tested with a fixed clock); [`run`] is the thin I/O
 //! shell around it: a kube-runtime `Controller` on Jobs that owns Pods.
@@ -10,11 +10,13 @@
 mod failure_policy;
 mod indexes;
 mod per_index;
+mod success_policy;
 mod sync;
 
 pub use failure_policy::{PolicyAction, matching_action as match_pod_failure_policy};
 pub use indexes::{Indexes, format as format_indexes, parse as parse_indexes};
 pub use per_index::{INDEX_FAILURE_COUNT_KEY, INDEX_IGNORED_FAILURE_COUNT_KEY};
+pub use success_policy::matched_rule as match_success_policy;
 pub use sync::{
     COMPLETION_INDEX_ENV, COMPLETION_INDEX_KEY, EventType, JobEvent, MANAGED_BY, PodToCreate,
     SyncPlan, TRACKING_FINALIZER, is_finished, is_managed, pod_for, sync, sync_with_expectations,

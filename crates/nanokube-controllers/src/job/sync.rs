@@ -4,7 +4,7 @@
 
 use super::failure_policy::{self, PolicyAction};
 use super::indexes::{self, Indexes};
-use super::per_index;
+use super::{per_index, success_policy};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
@@ -706,6 +706,18 @@ pub fn sync_with_expectations(
         }
         None => BTreeMap::new(),
     };
+    if finish.is_none()
+        && spec.indexed
+        && let Some(message) = success_policy::matched_rule(job, completions, &succeeded_indexes)
+    {
+        finish = Some(Finish {
+            success: true,
+            reason: success_policy::REASON.into(),
+            message,
+            recorded: false,
+        });
+    }
+
     let ready_of = |ps: &[&Pod]| count(ps.iter().filter(|p| is_ready(p)).count());
     let mut ready = ready_of(&active_pods);
     let mut active = count(active_pods.len());

@@ -809,7 +809,7 @@ fn pod_failure_policy_ignore_neither_counts_nor_backs_off() {
     assert_eq!(sim.status().failed, None);
 }
 
-// --- backoffLimitPerIndex and FailIndex ---
+// --- backoffLimitPerIndex, FailIndex and successPolicy ---
 
 fn indexed(completions: i32, parallelism: i32) -> Job {
     let mut j = job(Some(completions), Some(parallelism));
@@ -1078,4 +1078,91 @@ fn ignored_failures_do_not_use_the_index_budget_but_grow_its_backoff() {
     sim.step(at(41));
     sim.step(at(42));
     assert_eq!(sim.status().failed, Some(1));
+}
+
+#[test]
+fn success_policy_met_terminates_remaining_pods_then_completes() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let mut j = indexed(5, 5);
+    j.spec.as_mut().unwrap().success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_indexes: Some("0-1".into()),
+            succeeded_count: None,
+        }],
+    });
+    let mut sim = Sim::new(j);
+    sim.step(at(0));
+    let zero = sim.running_index(0);
+    sim.finish(&zero, "Succeeded", at(1));
+    sim.step(at(2));
+    assert!(sim.condition("SuccessCriteriaMet").is_none());
+
+    let one = sim.running_index(1);
+    sim.finish(&one, "Succeeded", at(3));
+    let mut rest: Vec<String> = (2..5).map(|i| sim.running_index(i)).collect();
+    let plan = sim.step(at(4));
+    let mut deleted = plan.delete.clone();
+    deleted.sort();
+    rest.sort();
+    assert_eq!(deleted, rest);
+    assert!(plan.create.is_empty());
+    let met = sim.condition("SuccessCriteriaMet").unwrap();
+    assert_eq!(
+        (
+            met.status.as_str(),
+            met.reason.as_deref(),
+            met.message.as_deref()
+        ),
+        (
+            "True",
+            Some("SuccessPolicy"),
+            Some("Matched rules at index 0")
+        )
+    );
+    assert_eq!(sim.status().terminating, Some(3));
+    // Complete waits for the terminated pods to go.
+    sim.step(at(5));
+    assert!(sim.condition("Complete").is_none());
+    sim.reap_terminating();
+    let plan = sim.step(at(6));
+    let complete = sim.condition("Complete").unwrap();
+    assert_eq!(
+        (complete.reason.as_deref(), complete.message.as_deref()),
+        (Some("SuccessPolicy"), Some("Matched rules at index 0"))
+    );
+    assert_eq!(reasons(&plan), vec!["Completed"]);
+    let status = sim.status();
+    assert_eq!(status.completion_time, Some(to_time(at(6))));
+    assert_eq!(status.completed_indexes.as_deref(), Some("0,1"));
+    assert_eq!(status.succeeded, Some(2));
+    // Pods terminated because the Job succeeded are not failures.
+    assert_eq!(status.failed, None);
+    assert_eq!(status.failed_indexes, None);
+}
+
+#[test]
+fn success_policy_succeeded_count_accepts_any_indexes() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let mut j = indexed(4, 4);
+    j.spec.as_mut().unwrap().success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_indexes: None,
+            succeeded_count: Some(2),
+        }],
+    });
+    let mut sim = Sim::new(j);
+    sim.step(at(0));
+    for i in [1, 3] {
+        let p = sim.running_index(i);
+        sim.finish(&p, "Succeeded", at(1));
+    }
+    let plan = sim.step(at(2));
+    assert_eq!(plan.delete.len(), 2);
+    assert_eq!(
+        sim.condition("SuccessCriteriaMet")
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("SuccessPolicy")
+    );
 }
