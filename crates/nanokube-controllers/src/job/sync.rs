@@ -5,6 +5,7 @@
 use super::failure_policy::{self, PolicyAction};
 use super::indexes::{self, Indexes};
 use super::{per_index, success_policy};
+use crate::replicaset::{PodRef, controller_of, labels_of, selector_of};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
@@ -65,6 +66,10 @@ pub struct PodToCreate {
 /// What one sync of a Job decided.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyncPlan {
+    /// Orphan pods matching the Job's selector that it adopts. The I/O shell patches each
+    /// one first (controller reference and tracking finalizer, conditioned on its uid) and
+    /// drops the rest of the plan if one fails, because the plan already counts them.
+    pub adopt: Vec<PodRef>,
     /// Pods to create; the I/O shell creates them in slow-start batches (1, 2, 4, …) and
     /// stops at the first failure.
     pub create: Vec<PodToCreate>,
@@ -404,6 +409,75 @@ fn past_backoff_limit_on_failure(job: &Job, pods: &[Pod], spec: &Spec) -> bool {
     }
 }
 
+/// The controller reference a Job puts on the pods it creates or adopts.
+pub fn controller_ref(job: &Job) -> OwnerReference {
+    OwnerReference {
+        api_version: "batch/v1".to_string(),
+        kind: "Job".to_string(),
+        name: job.metadata.name.clone().unwrap_or_default(),
+        uid: job.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Upstream `getPodsForJob` with `PodControllerRefManager.ClaimPods`: of the listed pods,
+/// those this Job controls and its selector still matches, plus matching orphans — unless
+/// the Job is being deleted, or the orphan is (or lives in another namespace). Adopted
+/// pods are returned as they will be once patched: controlled by the Job and carrying the
+/// tracking finalizer, so that this very sync counts them.
+fn claim(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Vec<PodRef>) {
+    let job_uid = job.metadata.uid.as_deref().unwrap_or("");
+    let deleting = job.metadata.deletion_timestamp.is_some();
+    let selector = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .and_then(selector_of);
+    // An empty selector would claim every pod of the namespace; the API server never
+    // lets a Job have one, and here it claims nothing.
+    let matches = |pod: &Pod| {
+        selector
+            .as_ref()
+            .is_some_and(|sel| !sel.is_empty() && sel.matches(&labels_of(&pod.metadata)))
+    };
+    let mut claimed = Vec::new();
+    let mut adopt = Vec::new();
+    for pod in pods {
+        match controller_of(&pod.metadata) {
+            Some(r) if r.uid == job_uid && matches(pod) => claimed.push(pod.clone()),
+            // Another controller's, or ours but no longer matching (upstream releases
+            // those; this controller only lists matching pods, so it never sees them).
+            Some(_) => {}
+            None => {
+                if deleting
+                    || pod.metadata.deletion_timestamp.is_some()
+                    || pod.metadata.namespace != job.metadata.namespace
+                    || !matches(pod)
+                {
+                    continue;
+                }
+                adopt.push(PodRef {
+                    name: name(pod),
+                    uid: uid(pod).to_string(),
+                });
+                let mut adopted = pod.clone();
+                adopted
+                    .metadata
+                    .owner_references
+                    .get_or_insert_with(Vec::new)
+                    .push(controller_ref(job));
+                let finalizers = adopted.metadata.finalizers.get_or_insert_with(Vec::new);
+                if !finalizers.iter().any(|f| f == TRACKING_FINALIZER) {
+                    finalizers.push(TRACKING_FINALIZER.to_string());
+                }
+                claimed.push(adopted);
+            }
+        }
+    }
+    (claimed, adopt)
+}
+
 /// The pod to create for the Job (upstream `podControl.CreatePodsWithControllerRef` on the
 /// template, plus the tracking finalizer and, for Indexed Jobs, the completion index).
 pub fn pod_for(job: &Job, index: Option<i32>) -> Pod {
@@ -462,14 +536,7 @@ pub fn pod_for(job: &Job, index: Option<i32>) -> Pod {
             labels: (!labels.is_empty()).then_some(labels),
             annotations: (!annotations.is_empty()).then_some(annotations),
             finalizers: Some(finalizers),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "batch/v1".to_string(),
-                kind: "Job".to_string(),
-                name: job_name.to_string(),
-                uid: job.metadata.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![controller_ref(job)]),
             ..Default::default()
         },
         spec: Some(spec),
@@ -527,8 +594,9 @@ pub fn sync(job: &Job, pods: &[Pod], now: DateTime<Utc>) -> SyncPlan {
     sync_with_expectations(job, pods, now, true)
 }
 
-/// One sync of a Job. `pods` are the pods selected by the Job's selector and controlled by
-/// it. When `expectations_satisfied` is false (pods this controller created or deleted are
+/// One sync of a Job. `pods` are the pods of the Job's namespace that its selector selects,
+/// whoever controls them: the sync claims its own and adopts orphans (see `claim`). When
+/// `expectations_satisfied` is false (pods this controller created or deleted are
 /// not yet visible), no pods are created or deleted for scaling — only counting and
 /// terminal handling happen, as upstream skips `manageJob`.
 pub fn sync_with_expectations(
@@ -549,6 +617,9 @@ pub fn sync_with_expectations(
     if is_finished(job) || !is_managed(job) {
         return plan;
     }
+    let (claimed, adopt) = claim(job, pods);
+    plan.adopt = adopt;
+    let pods: &[Pod] = &claimed;
     let now_t = to_time(now);
     let now = from_time(&now_t);
     let mut status = old.clone();

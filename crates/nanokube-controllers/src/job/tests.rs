@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateTerminated, ContainerStatus, PodCondition, PodSpec,
     PodStatus, PodTemplateSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::collections::BTreeMap;
 
 fn t0() -> DateTime<Utc> {
@@ -89,6 +89,19 @@ impl Sim {
     /// Runs one sync and applies its plan the way the API server would.
     fn step(&mut self, now: DateTime<Utc>) -> SyncPlan {
         let plan = sync(&self.job, &self.pods, now);
+        for adopted in &plan.adopt {
+            let owner = controller_ref(&self.job);
+            let p = self.pod_mut(&adopted.name);
+            assert_eq!(p.metadata.uid.as_deref(), Some(adopted.uid.as_str()));
+            p.metadata
+                .owner_references
+                .get_or_insert_with(Vec::new)
+                .push(owner);
+            p.metadata
+                .finalizers
+                .get_or_insert_with(Vec::new)
+                .push(TRACKING_FINALIZER.to_string());
+        }
         for name in &plan.delete {
             if let Some(p) = self
                 .pods
@@ -809,7 +822,7 @@ fn pod_failure_policy_ignore_neither_counts_nor_backs_off() {
     assert_eq!(sim.status().failed, None);
 }
 
-// --- backoffLimitPerIndex, FailIndex and successPolicy ---
+// --- backoffLimitPerIndex, FailIndex, successPolicy, adoption ---
 
 fn indexed(completions: i32, parallelism: i32) -> Job {
     let mut j = job(Some(completions), Some(parallelism));
@@ -1165,4 +1178,90 @@ fn success_policy_succeeded_count_accepts_any_indexes() {
             .as_deref(),
         Some("SuccessPolicy")
     );
+}
+
+/// A pod nobody controls, with the labels the Job's selector selects.
+fn orphan(name: &str, phase: &str) -> Pod {
+    let mut pod = pod_for(&job(Some(1), Some(1)), None);
+    pod.metadata.name = Some(name.into());
+    pod.metadata.uid = Some(format!("uid-{name}"));
+    pod.metadata.owner_references = None;
+    pod.metadata.finalizers = None;
+    pod.status = Some(PodStatus {
+        phase: Some(phase.into()),
+        ..Default::default()
+    });
+    pod
+}
+
+#[test]
+fn matching_orphan_pods_are_adopted_with_the_tracking_finalizer_and_counted() {
+    let mut sim = Sim::new(job(Some(3), Some(2)));
+    sim.pods.push(orphan("running-orphan", "Running"));
+    sim.pods.push(orphan("done-orphan", "Succeeded"));
+    let plan = sim.step(at(0));
+    let mut adopted: Vec<(&str, &str)> = plan
+        .adopt
+        .iter()
+        .map(|p| (p.name.as_str(), p.uid.as_str()))
+        .collect();
+    adopted.sort();
+    assert_eq!(
+        adopted,
+        vec![
+            ("done-orphan", "uid-done-orphan"),
+            ("running-orphan", "uid-running-orphan")
+        ]
+    );
+    // The adopted running pod is one of the two wanted; the succeeded one is counted
+    // through the tracking finalizer like any pod of the Job.
+    assert_eq!(plan.create.len(), 1);
+    assert_eq!(plan.remove_finalizer, vec!["done-orphan".to_string()]);
+    assert_eq!(sim.status().active, Some(2));
+    let pod = sim.pod("running-orphan");
+    let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.uid.as_str(), owner.controller),
+        ("job-uid", Some(true))
+    );
+    assert_eq!(
+        pod.metadata.finalizers.as_deref(),
+        Some(&[TRACKING_FINALIZER.to_string()][..])
+    );
+    let plan = sim.step(at(1));
+    assert!(plan.adopt.is_empty());
+    assert_eq!(sim.status().succeeded, Some(1));
+}
+
+#[test]
+fn orphans_that_are_terminating_foreign_elsewhere_or_unmatched_are_not_adopted() {
+    let mut deleting = orphan("deleting", "Running");
+    deleting.metadata.deletion_timestamp = Some(to_time(at(0)));
+    let mut foreign = orphan("foreign", "Running");
+    foreign.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "ReplicaSet".into(),
+        name: "other".into(),
+        uid: "other-uid".into(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }]);
+    let mut elsewhere = orphan("elsewhere", "Running");
+    elsewhere.metadata.namespace = Some("kube-system".into());
+    let mut unmatched = orphan("unmatched", "Running");
+    unmatched.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+    let pods = vec![deleting, foreign, elsewhere, unmatched];
+    let plan = sync(&job(Some(1), Some(1)), &pods, at(0));
+    assert!(plan.adopt.is_empty());
+    // None of them counts for the Job: it still wants its own pod.
+    assert_eq!(plan.create.len(), 1);
+}
+
+#[test]
+fn a_job_being_deleted_adopts_nothing() {
+    let mut j = job(Some(1), Some(1));
+    j.metadata.deletion_timestamp = Some(to_time(at(0)));
+    let plan = sync(&j, &[orphan("orphan", "Running")], at(1));
+    assert!(plan.adopt.is_empty());
+    assert!(plan.create.is_empty());
 }
