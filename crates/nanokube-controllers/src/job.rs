@@ -1,26 +1,34 @@
 //! The Job controller (upstream `pkg/controller/job/job_controller.go`): runs a Job's pods
 //! to the wanted number of completions, counts each finished pod exactly once through the
 //! `batch.kubernetes.io/job-tracking` finalizer and `status.uncountedTerminatedPods`, backs
-//! off after failures, and writes the two-step terminal conditions of 1.32.
+//! off after failures (per index with `backoffLimitPerIndex`), applies the pod failure and
+//! success policies, adopts matching orphan pods, and writes the two-step terminal
+//! conditions of 1.32.
 //!
 //! [`sync`] is the pure decision (unit-tested with a fixed clock); [`run`] is the thin I/O
-//! shell around it: a kube-runtime `Controller` on Jobs that owns Pods.
+//! shell around it: a kube-runtime `Controller` on Jobs that watches Pods (its own, and
+//! orphans its selector matches).
 
 mod failure_policy;
 mod indexes;
+mod per_index;
+mod success_policy;
 mod sync;
 
 pub use failure_policy::{PolicyAction, matching_action as match_pod_failure_policy};
 pub use indexes::{Indexes, format as format_indexes, parse as parse_indexes};
+pub use per_index::{INDEX_FAILURE_COUNT_KEY, INDEX_IGNORED_FAILURE_COUNT_KEY};
+pub use success_policy::matched_rule as match_success_policy;
 pub use sync::{
     COMPLETION_INDEX_ENV, COMPLETION_INDEX_KEY, EventType, JobEvent, MANAGED_BY, PodToCreate,
-    SyncPlan, TRACKING_FINALIZER, is_finished, is_managed, pod_for, sync, sync_with_expectations,
-    to_time,
+    SyncPlan, TRACKING_FINALIZER, controller_ref, is_finished, is_managed, pod_for, sync,
+    sync_with_expectations, to_time,
 };
 
 use crate::LogFailures;
 use crate::events::Recorder;
 use crate::expectations::Expectations;
+use crate::replicaset::{controller_of, labels_of, selector_of};
 use crate::{Error, RETRY, is_not_found};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -28,6 +36,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,15 +88,6 @@ impl Context {
     }
 }
 
-/// Whether a pod is controlled by the Job with this uid.
-fn controlled_by(pod: &Pod, job_uid: &str) -> bool {
-    pod.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.controller == Some(true) && r.uid == job_uid)
-}
-
 async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     let (Some(ns), Some(name)) = (
         cached.metadata.namespace.clone(),
@@ -122,15 +122,18 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
             // An empty selector would match every pod; the API server always sets one.
             return Ok(Action::await_change());
         }
+        // Every selected pod, whoever controls it: the sync claims its own and adopts
+        // matching orphans.
         let pods: Vec<Pod> = pods_api
             .list(&ListParams::default().labels(&selector))
             .await?
-            .items
-            .into_iter()
-            .filter(|p| controlled_by(p, &uid))
-            .collect();
+            .items;
         let satisfied = ctx.expectations.observe(&uid, &pods);
         let mut plan = sync_with_expectations(&job, &pods, ctx.clock.now(), satisfied);
+        if !adopt_orphans(&job, &pods_api, &plan).await? {
+            // An orphan went away before it could be adopted; the plan counted it.
+            return Ok(Action::requeue(EXPECTATIONS_RECHECK));
+        }
         apply_pod_changes(&ctx, &job, &pods_api, &mut plan).await?;
         if plan.status_changed {
             let mut updated = job.clone();
@@ -174,6 +177,33 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
         }
     }
     Ok(action)
+}
+
+/// Adopts the plan's orphans (upstream `PodControllerRefManager.AdoptPod` with the tracking
+/// finalizer), each patch conditioned on the orphan's uid so a namesake is never adopted;
+/// the API server refuses it when the pod has meanwhile got another controller. `job` was
+/// just read from the API server (not a cache), so its `deletionTimestamp` is as fresh as
+/// upstream's `RecheckDeletionTimestamp` makes it. Returns false when an orphan was gone.
+async fn adopt_orphans(job: &Job, pods_api: &Api<Pod>, plan: &SyncPlan) -> Result<bool, Error> {
+    let mut all = true;
+    for pod in &plan.adopt {
+        let patch = serde_json::json!({
+            "metadata": {
+                "ownerReferences": [controller_ref(job)],
+                "uid": pod.uid,
+                "finalizers": [TRACKING_FINALIZER],
+            }
+        });
+        match pods_api
+            .patch(&pod.name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => all = false,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(all)
 }
 
 /// Deletes and creates the plan's pods, recording expectations and Events, and corrects
@@ -256,11 +286,44 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
         clock,
         expectations: Expectations::default(),
     });
-    let controller = Controller::new(jobs, watcher::Config::default())
-        .owns(pods.clone(), watcher::Config::default())
+    let controller = Controller::new(jobs, watcher::Config::default());
+    let store = controller.store();
+    let controller = controller
+        .watches(pods.clone(), watcher::Config::default(), move |pod| {
+            jobs_for_pod(&store, &pod)
+        })
         .run(reconcile, |_, _, _| Action::requeue(RETRY), ctx.clone())
         .log_failures("job controller");
     futures::future::join(controller, release_orphans(pods, ctx)).await;
+}
+
+/// The Jobs a pod's change concerns (upstream `addPod`/`updatePod`): its controller when
+/// that is a Job, else — an orphan — every Job of its namespace whose selector matches it,
+/// so one of them can adopt it.
+fn jobs_for_pod(store: &Store<Job>, pod: &Pod) -> Vec<ObjectRef<Job>> {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    match controller_of(&pod.metadata) {
+        Some(r) if r.kind == "Job" && r.api_version.starts_with("batch/") => {
+            vec![ObjectRef::new(&r.name).within(&ns)]
+        }
+        Some(_) => Vec::new(),
+        None => {
+            let labels = labels_of(&pod.metadata);
+            store
+                .state()
+                .iter()
+                .filter(|j| j.metadata.namespace.as_deref() == Some(ns.as_str()))
+                .filter(|j| {
+                    j.spec
+                        .as_ref()
+                        .and_then(|s| s.selector.as_ref())
+                        .and_then(selector_of)
+                        .is_some_and(|sel| !sel.is_empty() && sel.matches(&labels))
+                })
+                .map(|j| ObjectRef::from_obj(j.as_ref()))
+                .collect()
+        }
+    }
 }
 
 /// Pods whose Job is gone (deleted, or orphaned them) are never synced again, so their

@@ -1,6 +1,7 @@
 //! `spec.podFailurePolicy` (upstream `pod_failure_policy.go`): the first rule matching a
-//! failed pod's exit codes or conditions decides whether the failure fails the Job, is
-//! ignored, or counts against backoffLimit as usual.
+//! failed pod's exit codes or conditions decides whether the failure fails the Job, fails
+//! only the pod's index (with `backoffLimitPerIndex`), is ignored, or counts against the
+//! backoff limits as usual.
 
 use k8s_openapi::api::batch::v1::{Job, PodFailurePolicyOnExitCodesRequirement};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
@@ -10,6 +11,9 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 pub enum PolicyAction {
     /// Fail the whole Job, with this condition message.
     FailJob(String),
+    /// Mark the pod's completion index failed at once, whatever its per-index budget left
+    /// (still counted in `status.failed`, as upstream counts it).
+    FailIndex,
     /// Do not count the failure (no backoff, not in `status.failed`).
     Ignore,
     /// Count it as any failure.
@@ -77,10 +81,11 @@ pub fn matching_action(job: &Job, pod: &Pod) -> Option<PolicyAction> {
         };
         match rule.action.as_str() {
             "FailJob" => return Some(PolicyAction::FailJob(message)),
+            "FailIndex" => return Some(PolicyAction::FailIndex),
             "Ignore" => return Some(PolicyAction::Ignore),
             "Count" => return Some(PolicyAction::Count),
-            // FailIndex needs backoffLimitPerIndex, which is not implemented: the rule is
-            // skipped, as upstream skips it for Jobs without per-index limits.
+            // An action this version does not know: the rule is skipped, as upstream's
+            // switch falls through for it.
             _ => {}
         }
     }

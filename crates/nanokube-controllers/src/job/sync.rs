@@ -4,6 +4,8 @@
 
 use super::failure_policy::{self, PolicyAction};
 use super::indexes::{self, Indexes};
+use super::{per_index, success_policy};
+use crate::replicaset::{PodRef, controller_of, labels_of, selector_of};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
@@ -64,6 +66,10 @@ pub struct PodToCreate {
 /// What one sync of a Job decided.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SyncPlan {
+    /// Orphan pods matching the Job's selector that it adopts. The I/O shell patches each
+    /// one first (controller reference and tracking finalizer, conditioned on its uid) and
+    /// drops the rest of the plan if one fails, because the plan already counts them.
+    pub adopt: Vec<PodRef>,
     /// Pods to create; the I/O shell creates them in slow-start batches (1, 2, 4, …) and
     /// stops at the first failure.
     pub create: Vec<PodToCreate>,
@@ -94,10 +100,13 @@ struct Finish {
 }
 
 /// The controller's view of a Job's spec, defaults applied.
-struct Spec {
+pub(super) struct Spec {
     parallelism: i32,
     completions: Option<i32>,
     backoff_limit: i32,
+    /// `backoffLimitPerIndex`, for Indexed Jobs only (upstream `hasBackoffLimitPerIndex`).
+    per_index_limit: Option<i32>,
+    max_failed_indexes: Option<i32>,
     indexed: bool,
     suspended: bool,
     only_replace_failed: bool,
@@ -113,16 +122,23 @@ impl Spec {
             (None, None) => Some(1),
             (_, c) => c,
         };
-        let per_index = spec.and_then(|s| s.backoff_limit_per_index).is_some();
+        let per_index_limit = spec.and_then(|s| s.backoff_limit_per_index);
         let backoff_limit =
             spec.and_then(|s| s.backoff_limit)
-                .unwrap_or(if per_index { i32::MAX } else { 6 });
+                .unwrap_or(if per_index_limit.is_some() {
+                    i32::MAX
+                } else {
+                    6
+                });
+        let indexed = completions.is_some()
+            && spec.and_then(|s| s.completion_mode.as_deref()) == Some("Indexed");
         Spec {
             parallelism: parallelism.unwrap_or(1).max(0),
             completions,
             backoff_limit,
-            indexed: completions.is_some()
-                && spec.and_then(|s| s.completion_mode.as_deref()) == Some("Indexed"),
+            per_index_limit: per_index_limit.filter(|_| indexed),
+            max_failed_indexes: spec.and_then(|s| s.max_failed_indexes),
+            indexed,
             suspended: spec.and_then(|s| s.suspend) == Some(true),
             only_replace_failed: spec.and_then(|s| s.pod_replacement_policy.as_deref())
                 == Some("Failed"),
@@ -246,14 +262,14 @@ fn pod_condition<'a>(
         .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
 }
 
-fn has_finalizer(pod: &Pod) -> bool {
+pub(super) fn has_finalizer(pod: &Pod) -> bool {
     pod.metadata
         .finalizers
         .as_ref()
         .is_some_and(|f| f.iter().any(|f| f == TRACKING_FINALIZER))
 }
 
-fn uid(pod: &Pod) -> &str {
+pub(super) fn uid(pod: &Pod) -> &str {
     pod.metadata.uid.as_deref().unwrap_or("")
 }
 
@@ -263,7 +279,7 @@ fn name(pod: &Pod) -> String {
 
 /// Upstream `isPodFailed`: phase Failed, or — unless only failed pods are replaced — being
 /// deleted without having succeeded (orphans may never reach a terminal phase).
-fn is_failed(pod: &Pod, spec: &Spec) -> bool {
+pub(super) fn is_failed(pod: &Pod, spec: &Spec) -> bool {
     if phase(pod) == "Failed" {
         return true;
     }
@@ -272,7 +288,7 @@ fn is_failed(pod: &Pod, spec: &Spec) -> bool {
         && phase(pod) != "Succeeded"
 }
 
-fn completion_index(pod: &Pod) -> Option<i32> {
+pub(super) fn completion_index(pod: &Pod) -> Option<i32> {
     pod.metadata
         .annotations
         .as_ref()
@@ -283,7 +299,7 @@ fn completion_index(pod: &Pod) -> Option<i32> {
 
 /// Upstream `getFinishedTime`: the latest container `finishedAt` (when all containers
 /// terminated), else when Ready went False, else deletion time minus grace, else creation.
-fn finish_time(pod: &Pod, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn finish_time(pod: &Pod, now: DateTime<Utc>) -> DateTime<Utc> {
     let statuses = pod
         .status
         .as_ref()
@@ -339,15 +355,28 @@ fn backoff_remaining(job: &Job, pods: &[Pod], spec: &Spec, now: DateTime<Utc>) -
     let Some(last_failure) = failures.iter().max() else {
         return Duration::ZERO;
     };
+    backoff_left(failures.len(), *last_failure, now)
+}
+
+/// Upstream `getRemainingTimeForFailuresCount`: after `failures` consecutive failures the
+/// next pod waits 10 s × 2^(failures−1), capped at 10 minutes, from the last failure.
+pub(super) fn backoff_left(
+    failures: usize,
+    last_failure: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
     let mut backoff = POD_FAILURE_BACKOFF;
-    for _ in 1..failures.len() {
+    for _ in 1..failures {
         backoff = backoff.saturating_mul(2);
         if backoff >= MAX_POD_FAILURE_BACKOFF {
             backoff = MAX_POD_FAILURE_BACKOFF;
             break;
         }
     }
-    let elapsed = (now - *last_failure).to_std().unwrap_or(Duration::ZERO);
+    let elapsed = (now - last_failure).to_std().unwrap_or(Duration::ZERO);
     backoff.saturating_sub(elapsed)
 }
 
@@ -380,10 +409,79 @@ fn past_backoff_limit_on_failure(job: &Job, pods: &[Pod], spec: &Spec) -> bool {
     }
 }
 
+/// The controller reference a Job puts on the pods it creates or adopts.
+pub fn controller_ref(job: &Job) -> OwnerReference {
+    OwnerReference {
+        api_version: "batch/v1".to_string(),
+        kind: "Job".to_string(),
+        name: job.metadata.name.clone().unwrap_or_default(),
+        uid: job.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Upstream `getPodsForJob` with `PodControllerRefManager.ClaimPods`: of the listed pods,
+/// those this Job controls and its selector still matches, plus matching orphans — unless
+/// the Job is being deleted, or the orphan is (or lives in another namespace). Adopted
+/// pods are returned as they will be once patched: controlled by the Job and carrying the
+/// tracking finalizer, so that this very sync counts them.
+fn claim(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Vec<PodRef>) {
+    let job_uid = job.metadata.uid.as_deref().unwrap_or("");
+    let deleting = job.metadata.deletion_timestamp.is_some();
+    let selector = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .and_then(selector_of);
+    // An empty selector would claim every pod of the namespace; the API server never
+    // lets a Job have one, and here it claims nothing.
+    let matches = |pod: &Pod| {
+        selector
+            .as_ref()
+            .is_some_and(|sel| !sel.is_empty() && sel.matches(&labels_of(&pod.metadata)))
+    };
+    let mut claimed = Vec::new();
+    let mut adopt = Vec::new();
+    for pod in pods {
+        match controller_of(&pod.metadata) {
+            Some(r) if r.uid == job_uid && matches(pod) => claimed.push(pod.clone()),
+            // Another controller's, or ours but no longer matching (upstream releases
+            // those; this controller only lists matching pods, so it never sees them).
+            Some(_) => {}
+            None => {
+                if deleting
+                    || pod.metadata.deletion_timestamp.is_some()
+                    || pod.metadata.namespace != job.metadata.namespace
+                    || !matches(pod)
+                {
+                    continue;
+                }
+                adopt.push(PodRef {
+                    name: name(pod),
+                    uid: uid(pod).to_string(),
+                });
+                let mut adopted = pod.clone();
+                adopted
+                    .metadata
+                    .owner_references
+                    .get_or_insert_with(Vec::new)
+                    .push(controller_ref(job));
+                let finalizers = adopted.metadata.finalizers.get_or_insert_with(Vec::new);
+                if !finalizers.iter().any(|f| f == TRACKING_FINALIZER) {
+                    finalizers.push(TRACKING_FINALIZER.to_string());
+                }
+                claimed.push(adopted);
+            }
+        }
+    }
+    (claimed, adopt)
+}
+
 /// The pod to create for the Job (upstream `podControl.CreatePodsWithControllerRef` on the
 /// template, plus the tracking finalizer and, for Indexed Jobs, the completion index).
 pub fn pod_for(job: &Job, index: Option<i32>) -> Pod {
-    let job_name = job.metadata.name.clone().unwrap_or_default();
+    let job_name = job.metadata.name.as_deref().unwrap_or_default();
     let template = job
         .spec
         .as_ref()
@@ -438,14 +536,7 @@ pub fn pod_for(job: &Job, index: Option<i32>) -> Pod {
             labels: (!labels.is_empty()).then_some(labels),
             annotations: (!annotations.is_empty()).then_some(annotations),
             finalizers: Some(finalizers),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "batch/v1".to_string(),
-                kind: "Job".to_string(),
-                name: job_name,
-                uid: job.metadata.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![controller_ref(job)]),
             ..Default::default()
         },
         spec: Some(spec),
@@ -473,15 +564,18 @@ fn removal_order(pods: &mut [&Pod]) {
 }
 
 /// Normalises a status to its wire form (Go's `omitempty` on counters and strings; the
-/// `ready`/`terminating` pointers and `uncountedTerminatedPods` always present), so that
+/// `ready`/`terminating` pointers and `uncountedTerminatedPods` always present, and
+/// `failedIndexes` — a pointer — present, even empty, with `backoffLimitPerIndex`), so that
 /// "changed" means changed on the wire.
-fn normalize(mut s: JobStatus) -> JobStatus {
+fn normalize(mut s: JobStatus, per_index: bool) -> JobStatus {
     let nonzero = |v: Option<i32>| v.filter(|n| *n != 0);
     s.active = nonzero(s.active);
     s.succeeded = nonzero(s.succeeded);
     s.failed = nonzero(s.failed);
     s.completed_indexes = s.completed_indexes.filter(|v| !v.is_empty());
-    s.failed_indexes = s.failed_indexes.filter(|v| !v.is_empty());
+    if !per_index {
+        s.failed_indexes = s.failed_indexes.filter(|v| !v.is_empty());
+    }
     s.conditions = s.conditions.filter(|v| !v.is_empty());
     let u = s.uncounted_terminated_pods.take().unwrap_or_default();
     s.uncounted_terminated_pods = Some(UncountedTerminatedPods {
@@ -500,8 +594,9 @@ pub fn sync(job: &Job, pods: &[Pod], now: DateTime<Utc>) -> SyncPlan {
     sync_with_expectations(job, pods, now, true)
 }
 
-/// One sync of a Job. `pods` are the pods selected by the Job's selector and controlled by
-/// it. When `expectations_satisfied` is false (pods this controller created or deleted are
+/// One sync of a Job. `pods` are the pods of the Job's namespace that its selector selects,
+/// whoever controls them: the sync claims its own and adopts orphans (see `claim`). When
+/// `expectations_satisfied` is false (pods this controller created or deleted are
 /// not yet visible), no pods are created or deleted for scaling — only counting and
 /// terminal handling happen, as upstream skips `manageJob`.
 pub fn sync_with_expectations(
@@ -510,7 +605,11 @@ pub fn sync_with_expectations(
     now: DateTime<Utc>,
     expectations_satisfied: bool,
 ) -> SyncPlan {
-    let old = normalize(job.status.clone().unwrap_or_default());
+    let spec = Spec::of(job);
+    let old = normalize(
+        job.status.clone().unwrap_or_default(),
+        spec.per_index_limit.is_some(),
+    );
     let mut plan = SyncPlan {
         status: old.clone(),
         ..SyncPlan::default()
@@ -518,9 +617,11 @@ pub fn sync_with_expectations(
     if is_finished(job) || !is_managed(job) {
         return plan;
     }
+    let (claimed, adopt) = claim(job, pods);
+    plan.adopt = adopt;
+    let pods: &[Pod] = &claimed;
     let now_t = to_time(now);
     let now = from_time(&now_t);
-    let spec = Spec::of(job);
     let mut status = old.clone();
     let mut conds = status.conditions.take().unwrap_or_default();
     let uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
@@ -639,6 +740,55 @@ pub fn sync_with_expectations(
         }
     }
 
+    // backoffLimitPerIndex: indexes out of budget fail for good; too many of them fail the
+    // Job, and so does finishing with any (upstream `syncJob` for Indexed Jobs).
+    let failed_indexes = spec
+        .per_index_limit
+        .map(|limit| per_index::failed_indexes(job, pods, &spec, completions, limit));
+    if finish.is_none()
+        && let Some(failed) = &failed_indexes
+    {
+        let total = count(failed.len());
+        if spec.max_failed_indexes.is_some_and(|max| total > max) {
+            finish = Some(Finish {
+                success: false,
+                reason: "MaxFailedIndexesExceeded".into(),
+                message: "Job has exceeded the specified maximal number of failed indexes".into(),
+                recorded: false,
+            });
+        } else if total > 0 && total.saturating_add(succeeded) >= completions {
+            finish = Some(Finish {
+                success: false,
+                reason: "FailedIndexes".into(),
+                message: "Job has failed indexes".into(),
+                recorded: false,
+            });
+        }
+    }
+    let awaiting_replacement = match &failed_indexes {
+        Some(failed) => {
+            let finished: Indexes = succeeded_indexes.union(failed).copied().collect();
+            let running: BTreeSet<i32> = active_pods
+                .iter()
+                .copied()
+                .filter_map(completion_index)
+                .collect();
+            per_index::awaiting_replacement(pods, &spec, completions, &finished, &running, now)
+        }
+        None => BTreeMap::new(),
+    };
+    if finish.is_none()
+        && spec.indexed
+        && let Some(message) = success_policy::matched_rule(job, completions, &succeeded_indexes)
+    {
+        finish = Some(Finish {
+            success: true,
+            reason: success_policy::REASON.into(),
+            message,
+            recorded: false,
+        });
+    }
+
     let ready_of = |ps: &[&Pod]| count(ps.iter().filter(|p| is_ready(p)).count());
     let mut ready = ready_of(&active_pods);
     let mut active = count(active_pods.len());
@@ -715,21 +865,27 @@ pub fn sync_with_expectations(
                 };
                 let diff = want.saturating_sub(blocked).saturating_sub(active);
                 if diff > 0 {
-                    let wait = backoff_remaining(job, pods, &spec, now);
+                    // With per-index limits each index backs off on its own, below.
+                    let wait = match spec.per_index_limit {
+                        Some(_) => Duration::ZERO,
+                        None => backoff_remaining(job, pods, &spec, now),
+                    };
                     if !wait.is_zero() {
                         requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
                     } else {
                         let diff = usize::try_from(diff)
                             .unwrap_or(0)
                             .min(MAX_CREATE_DELETE_PER_SYNC);
-                        let to_create: Vec<Option<i32>> = if spec.indexed {
+                        let mut to_create: Vec<Option<i32>> = if spec.indexed {
                             let taken: BTreeSet<i32> = pods
                                 .iter()
                                 .filter(|p| {
                                     is_active(p) || (spec.only_replace_failed && is_terminating(p))
                                 })
                                 .filter_map(completion_index)
+                                .chain(failed_indexes.iter().flatten().copied())
                                 .collect();
+                            // Upstream `firstPendingIndexes`.
                             (0..completions)
                                 .filter(|i| !succeeded_indexes.contains(i) && !taken.contains(i))
                                 .take(diff)
@@ -738,12 +894,29 @@ pub fn sync_with_expectations(
                         } else {
                             vec![None; diff]
                         };
+                        if spec.per_index_limit.is_some() {
+                            // Upstream `getPodCreationInfoForIndependentIndexes`: indexes
+                            // still backing off wait; look again when the first is due.
+                            to_create.retain(|index| {
+                                let replaced = index.and_then(|i| awaiting_replacement.get(&i));
+                                let wait = per_index::backoff_remaining(replaced.copied(), now);
+                                if !wait.is_zero() {
+                                    requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
+                                }
+                                wait.is_zero()
+                            });
+                        }
                         active = active.saturating_add(count(to_create.len()));
                         plan.create = to_create
                             .into_iter()
-                            .map(|index| PodToCreate {
-                                index,
-                                pod: pod_for(job, index),
+                            .map(|index| {
+                                let mut pod = pod_for(job, index);
+                                if spec.per_index_limit.is_some() {
+                                    let replaced =
+                                        index.and_then(|i| awaiting_replacement.get(&i)).copied();
+                                    per_index::annotate(&mut pod, job, replaced);
+                                }
+                                PodToCreate { index, pod }
                             })
                             .collect();
                     }
@@ -828,10 +1001,15 @@ pub fn sync_with_expectations(
     let job_failing = finish.as_ref().is_some_and(|f| !f.success);
     for p in pods.iter().filter(tracked) {
         let failed_pod = is_failed(p, &spec);
+        // Upstream `canRemoveFinalizer`: a failed pod whose index is to be retried stays
+        // until its replacement carries its failure counts.
+        let awaits_replacement = completion_index(p)
+            .and_then(|i| awaiting_replacement.get(&i))
+            .is_some_and(|a| uid(a) == uid(p));
         let removable = job.metadata.deletion_timestamp.is_some()
             || finish.is_some()
             || phase(p) == "Succeeded"
-            || failed_pod;
+            || (failed_pod && !awaits_replacement);
         if !removable {
             continue;
         }
@@ -864,6 +1042,7 @@ pub fn sync_with_expectations(
         all.extend(new_indexes);
         status.succeeded = Some(count(all.len()));
         status.completed_indexes = Some(indexes::format(&all));
+        status.failed_indexes = failed_indexes.as_ref().map(indexes::format);
     }
     let uncounted_empty = new_uncounted_s.is_empty() && new_uncounted_f.is_empty();
     status.uncounted_terminated_pods = Some(UncountedTerminatedPods {
@@ -909,7 +1088,7 @@ pub fn sync_with_expectations(
         }
     }
     status.conditions = Some(conds);
-    let status = normalize(status);
+    let status = normalize(status, spec.per_index_limit.is_some());
     plan.status_changed = status != old;
     plan.status = status;
     plan.requeue_after = requeue;

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateTerminated, ContainerStatus, PodCondition, PodSpec,
     PodStatus, PodTemplateSpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::collections::BTreeMap;
 
 fn t0() -> DateTime<Utc> {
@@ -89,6 +89,19 @@ impl Sim {
     /// Runs one sync and applies its plan the way the API server would.
     fn step(&mut self, now: DateTime<Utc>) -> SyncPlan {
         let plan = sync(&self.job, &self.pods, now);
+        for adopted in &plan.adopt {
+            let owner = controller_ref(&self.job);
+            let p = self.pod_mut(&adopted.name);
+            assert_eq!(p.metadata.uid.as_deref(), Some(adopted.uid.as_str()));
+            p.metadata
+                .owner_references
+                .get_or_insert_with(Vec::new)
+                .push(owner);
+            p.metadata
+                .finalizers
+                .get_or_insert_with(Vec::new)
+                .push(TRACKING_FINALIZER.to_string());
+        }
         for name in &plan.delete {
             if let Some(p) = self
                 .pods
@@ -143,19 +156,43 @@ impl Sim {
         }
     }
 
-    fn finish(&mut self, name: &str, phase: &str, at: DateTime<Utc>) {
-        let p = self
-            .pods
+    fn pod_mut(&mut self, name: &str) -> &mut Pod {
+        self.pods
             .iter_mut()
             .find(|p| p.metadata.name.as_deref() == Some(name))
-            .unwrap();
+            .unwrap()
+    }
+
+    fn pod(&self, name: &str) -> &Pod {
+        self.pods
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+            .unwrap()
+    }
+
+    /// The name of the running (not finished, not deleted) pod of a completion index.
+    fn running_index(&self, index: i32) -> String {
+        let prefix = format!("sleepy-{index}-");
+        self.active_names()
+            .into_iter()
+            .find(|n| self.pod(n).metadata.generate_name.as_deref() == Some(prefix.as_str()))
+            .unwrap()
+    }
+
+    fn finish(&mut self, name: &str, phase: &str, at: DateTime<Utc>) {
+        let code = if phase == "Succeeded" { 0 } else { 1 };
+        self.finish_with(name, phase, code, at);
+    }
+
+    fn finish_with(&mut self, name: &str, phase: &str, exit_code: i32, at: DateTime<Utc>) {
+        let p = self.pod_mut(name);
         p.status = Some(PodStatus {
             phase: Some(phase.into()),
             container_statuses: Some(vec![ContainerStatus {
                 name: "resting".into(),
                 state: Some(ContainerState {
                     terminated: Some(ContainerStateTerminated {
-                        exit_code: if phase == "Succeeded" { 0 } else { 1 },
+                        exit_code,
                         finished_at: Some(to_time(at)),
                         ..Default::default()
                     }),
@@ -783,4 +820,448 @@ fn pod_failure_policy_ignore_neither_counts_nor_backs_off() {
     assert_eq!(plan.remove_finalizer, vec![p]);
     sim.step(at(3));
     assert_eq!(sim.status().failed, None);
+}
+
+// --- backoffLimitPerIndex, FailIndex, successPolicy, adoption ---
+
+fn indexed(completions: i32, parallelism: i32) -> Job {
+    let mut j = job(Some(completions), Some(parallelism));
+    j.spec.as_mut().unwrap().completion_mode = Some("Indexed".into());
+    j
+}
+
+/// An Indexed Job with `backoffLimitPerIndex` and, as the API server leaves it then, no
+/// `backoffLimit` of its own (the controller defaults it to MaxInt32).
+fn per_index(completions: i32, parallelism: i32, limit: i32) -> Job {
+    let mut j = indexed(completions, parallelism);
+    let spec = j.spec.as_mut().unwrap();
+    spec.backoff_limit = None;
+    spec.backoff_limit_per_index = Some(limit);
+    j
+}
+
+/// Adds a podFailurePolicy rule matching one exit code (podReplacementPolicy becomes
+/// `Failed`, the only value the API server accepts with a policy).
+fn on_exit_code(mut j: Job, action: &str, code: i32) -> Job {
+    use k8s_openapi::api::batch::v1::{
+        PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
+    };
+    let spec = j.spec.as_mut().unwrap();
+    spec.pod_replacement_policy = Some("Failed".into());
+    spec.pod_failure_policy
+        .get_or_insert_with(|| PodFailurePolicy { rules: Vec::new() })
+        .rules
+        .push(PodFailurePolicyRule {
+            action: action.into(),
+            on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                container_name: None,
+                operator: "In".into(),
+                values: vec![code],
+            }),
+            on_pod_conditions: None,
+        });
+    j
+}
+
+fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
+}
+
+fn created_indexes(plan: &SyncPlan) -> Vec<i32> {
+    plan.create.iter().filter_map(|c| c.index).collect()
+}
+
+#[test]
+fn per_index_failure_is_retried_after_backoff_with_the_failure_count_carried_over() {
+    let mut sim = Sim::new(per_index(2, 2, 1));
+    let plan = sim.step(at(0));
+    for c in &plan.create {
+        assert_eq!(annotation(&c.pod, INDEX_FAILURE_COUNT_KEY), Some("0"));
+        assert_eq!(annotation(&c.pod, INDEX_IGNORED_FAILURE_COUNT_KEY), None);
+    }
+    // failedIndexes is a pointer upstream: present, empty, from the first sync.
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some(""));
+
+    let first = sim.running_index(0);
+    sim.finish(&first, "Failed", at(5));
+    let plan = sim.step(at(6));
+    // Not retried before 10 s after the failure; the failed pod keeps its finalizer (it is
+    // not counted yet) until its replacement exists.
+    assert!(plan.create.is_empty());
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(9)));
+    assert!(plan.remove_finalizer.is_empty());
+    assert_eq!(sim.status().failed, None);
+
+    let plan = sim.step(at(15));
+    assert_eq!(created_indexes(&plan), vec![0]);
+    assert_eq!(
+        annotation(&plan.create[0].pod, INDEX_FAILURE_COUNT_KEY),
+        Some("1")
+    );
+    assert!(plan.remove_finalizer.is_empty());
+    // With the replacement running, the failed pod is counted.
+    let plan = sim.step(at(16));
+    assert_eq!(plan.remove_finalizer, vec![first]);
+    sim.step(at(17));
+    assert_eq!(sim.status().failed, Some(1));
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some(""));
+    assert!(sim.condition("FailureTarget").is_none());
+}
+
+#[test]
+fn index_out_of_per_index_budget_is_not_retried_and_the_job_fails_with_failed_indexes() {
+    let mut sim = Sim::new(per_index(2, 2, 1));
+    sim.step(at(0));
+    let first = sim.running_index(0);
+    sim.finish(&first, "Failed", at(1));
+    sim.step(at(11));
+    // The replacement already used the index's one retry: its failure fails the index, and
+    // both failed pods of the index (the first was held for the replacement) are counted.
+    let second = sim.running_index(0);
+    sim.finish(&second, "Failed", at(20));
+    let plan = sim.step(at(21));
+    let mut released = plan.remove_finalizer.clone();
+    released.sort();
+    assert_eq!(released, vec![first, second]);
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some("0"));
+    assert!(sim.condition("FailureTarget").is_none());
+    for t in [22, 60, 3600] {
+        let plan = sim.step(at(t));
+        assert!(plan.create.is_empty(), "index 0 is never retried");
+        assert_eq!(plan.requeue_after, None);
+    }
+    assert_eq!(sim.status().failed, Some(2));
+
+    // The other index finishes: every index is done and one failed.
+    let p = sim.running_index(1);
+    sim.finish(&p, "Succeeded", at(4000));
+    sim.step(at(4001));
+    let target = sim.condition("FailureTarget").unwrap();
+    assert_eq!(
+        (target.reason.as_deref(), target.message.as_deref()),
+        (Some("FailedIndexes"), Some("Job has failed indexes"))
+    );
+    let plan = sim.step(at(4002));
+    let failed = sim.condition("Failed").unwrap();
+    assert_eq!(failed.reason.as_deref(), Some("FailedIndexes"));
+    assert_eq!(failed.message.as_deref(), Some("Job has failed indexes"));
+    assert_eq!(reasons(&plan), vec!["FailedIndexes"]);
+    let status = sim.status();
+    assert_eq!(status.completed_indexes.as_deref(), Some("1"));
+    assert_eq!(status.failed_indexes.as_deref(), Some("0"));
+    assert_eq!((status.succeeded, status.failed), (Some(1), Some(2)));
+    assert_eq!(status.completion_time, None);
+}
+
+#[test]
+fn max_failed_indexes_exceeded_fails_the_job_and_deletes_running_pods() {
+    let mut j = per_index(4, 4, 0);
+    j.spec.as_mut().unwrap().max_failed_indexes = Some(1);
+    let mut sim = Sim::new(j);
+    sim.step(at(0));
+    let (zero, one) = (sim.running_index(0), sim.running_index(1));
+    sim.finish(&zero, "Failed", at(1));
+    let plan = sim.step(at(2));
+    // One failed index is within maxFailedIndexes.
+    assert!(plan.delete.is_empty());
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some("0"));
+    sim.finish(&one, "Failed", at(3));
+    let mut running = vec![sim.running_index(2), sim.running_index(3)];
+    let plan = sim.step(at(4));
+    let mut deleted = plan.delete.clone();
+    deleted.sort();
+    running.sort();
+    assert_eq!(deleted, running);
+    let target = sim.condition("FailureTarget").unwrap();
+    assert_eq!(target.reason.as_deref(), Some("MaxFailedIndexesExceeded"));
+    assert_eq!(
+        target.message.as_deref(),
+        Some("Job has exceeded the specified maximal number of failed indexes")
+    );
+    assert!(sim.condition("Failed").is_none());
+    sim.reap_terminating();
+    let plan = sim.step(at(5));
+    let failed = sim.condition("Failed").unwrap();
+    assert_eq!(failed.reason.as_deref(), Some("MaxFailedIndexesExceeded"));
+    assert_eq!(reasons(&plan), vec!["MaxFailedIndexesExceeded"]);
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some("0,1"));
+    assert_eq!(sim.status().failed, Some(4));
+}
+
+#[test]
+fn per_index_backoff_grows_with_the_failures_of_that_index_only() {
+    let mut sim = Sim::new(per_index(2, 2, 3));
+    sim.step(at(0));
+    let p = sim.running_index(0);
+    sim.finish(&p, "Failed", at(1));
+    let plan = sim.step(at(11));
+    assert_eq!(created_indexes(&plan), vec![0]);
+    // Index 0 fails a second time (20 s wait), index 1 for the first time (10 s wait).
+    let p = sim.running_index(0);
+    sim.finish(&p, "Failed", at(12));
+    let p = sim.running_index(1);
+    sim.finish(&p, "Failed", at(13));
+    let plan = sim.step(at(14));
+    assert!(plan.create.is_empty());
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(9)));
+    let plan = sim.step(at(23));
+    assert_eq!(created_indexes(&plan), vec![1]);
+    assert_eq!(
+        annotation(&plan.create[0].pod, INDEX_FAILURE_COUNT_KEY),
+        Some("1")
+    );
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(9)));
+    let plan = sim.step(at(32));
+    assert_eq!(created_indexes(&plan), vec![0]);
+    assert_eq!(
+        annotation(&plan.create[0].pod, INDEX_FAILURE_COUNT_KEY),
+        Some("2")
+    );
+}
+
+#[test]
+fn per_index_jobs_are_not_bound_by_the_global_backoff_limit_by_default() {
+    let mut sim = Sim::new(per_index(7, 7, 1));
+    sim.step(at(0));
+    for i in 0..7 {
+        let p = sim.running_index(i);
+        sim.finish(&p, "Failed", at(1));
+    }
+    let plan = sim.step(at(11));
+    assert_eq!(created_indexes(&plan), (0..7).collect::<Vec<_>>());
+    sim.step(at(12));
+    sim.step(at(13));
+    // Seven failures, more than the usual default of 6, and the Job goes on.
+    assert_eq!(sim.status().failed, Some(7));
+    assert!(sim.condition("FailureTarget").is_none());
+}
+
+#[test]
+fn pod_failure_policy_fail_index_fails_only_that_index() {
+    let mut sim = Sim::new(on_exit_code(per_index(2, 2, 5), "FailIndex", 42));
+    sim.step(at(0));
+    let p = sim.running_index(0);
+    sim.finish_with(&p, "Failed", 42, at(1));
+    let plan = sim.step(at(2));
+    // Four retries were left, yet the index fails at once and is counted.
+    assert_eq!(plan.remove_finalizer, vec![p]);
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some("0"));
+    assert!(sim.condition("FailureTarget").is_none());
+    let plan = sim.step(at(100));
+    assert!(plan.create.is_empty());
+    assert_eq!(sim.status().failed, Some(1));
+
+    let p = sim.running_index(1);
+    sim.finish(&p, "Succeeded", at(101));
+    sim.step(at(102));
+    sim.step(at(103));
+    assert_eq!(
+        sim.condition("Failed").unwrap().reason.as_deref(),
+        Some("FailedIndexes")
+    );
+}
+
+#[test]
+fn ignored_failures_do_not_use_the_index_budget_but_grow_its_backoff() {
+    let mut sim = Sim::new(on_exit_code(per_index(1, 1, 1), "Ignore", 2));
+    sim.step(at(0));
+    let p = sim.running_index(0);
+    sim.finish_with(&p, "Failed", 2, at(1));
+    let plan = sim.step(at(11));
+    assert_eq!(created_indexes(&plan), vec![0]);
+    let pod = &plan.create[0].pod;
+    assert_eq!(annotation(pod, INDEX_FAILURE_COUNT_KEY), Some("0"));
+    assert_eq!(annotation(pod, INDEX_IGNORED_FAILURE_COUNT_KEY), Some("1"));
+
+    // A counted failure after an ignored one: still within the budget of 1, and the
+    // second failure of the index waits 20 s.
+    let p = sim.running_index(0);
+    sim.finish(&p, "Failed", at(20));
+    let plan = sim.step(at(21));
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(19)));
+    let plan = sim.step(at(40));
+    let pod = &plan.create[0].pod;
+    assert_eq!(annotation(pod, INDEX_FAILURE_COUNT_KEY), Some("1"));
+    assert_eq!(annotation(pod, INDEX_IGNORED_FAILURE_COUNT_KEY), Some("1"));
+    assert_eq!(sim.status().failed_indexes.as_deref(), Some(""));
+    sim.step(at(41));
+    sim.step(at(42));
+    assert_eq!(sim.status().failed, Some(1));
+}
+
+#[test]
+fn success_policy_met_terminates_remaining_pods_then_completes() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let mut j = indexed(5, 5);
+    j.spec.as_mut().unwrap().success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_indexes: Some("0-1".into()),
+            succeeded_count: None,
+        }],
+    });
+    let mut sim = Sim::new(j);
+    sim.step(at(0));
+    let zero = sim.running_index(0);
+    sim.finish(&zero, "Succeeded", at(1));
+    sim.step(at(2));
+    assert!(sim.condition("SuccessCriteriaMet").is_none());
+
+    let one = sim.running_index(1);
+    sim.finish(&one, "Succeeded", at(3));
+    let mut rest: Vec<String> = (2..5).map(|i| sim.running_index(i)).collect();
+    let plan = sim.step(at(4));
+    let mut deleted = plan.delete.clone();
+    deleted.sort();
+    rest.sort();
+    assert_eq!(deleted, rest);
+    assert!(plan.create.is_empty());
+    let met = sim.condition("SuccessCriteriaMet").unwrap();
+    assert_eq!(
+        (
+            met.status.as_str(),
+            met.reason.as_deref(),
+            met.message.as_deref()
+        ),
+        (
+            "True",
+            Some("SuccessPolicy"),
+            Some("Matched rules at index 0")
+        )
+    );
+    assert_eq!(sim.status().terminating, Some(3));
+    // Complete waits for the terminated pods to go.
+    sim.step(at(5));
+    assert!(sim.condition("Complete").is_none());
+    sim.reap_terminating();
+    let plan = sim.step(at(6));
+    let complete = sim.condition("Complete").unwrap();
+    assert_eq!(
+        (complete.reason.as_deref(), complete.message.as_deref()),
+        (Some("SuccessPolicy"), Some("Matched rules at index 0"))
+    );
+    assert_eq!(reasons(&plan), vec!["Completed"]);
+    let status = sim.status();
+    assert_eq!(status.completion_time, Some(to_time(at(6))));
+    assert_eq!(status.completed_indexes.as_deref(), Some("0,1"));
+    assert_eq!(status.succeeded, Some(2));
+    // Pods terminated because the Job succeeded are not failures.
+    assert_eq!(status.failed, None);
+    assert_eq!(status.failed_indexes, None);
+}
+
+#[test]
+fn success_policy_succeeded_count_accepts_any_indexes() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    let mut j = indexed(4, 4);
+    j.spec.as_mut().unwrap().success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_indexes: None,
+            succeeded_count: Some(2),
+        }],
+    });
+    let mut sim = Sim::new(j);
+    sim.step(at(0));
+    for i in [1, 3] {
+        let p = sim.running_index(i);
+        sim.finish(&p, "Succeeded", at(1));
+    }
+    let plan = sim.step(at(2));
+    assert_eq!(plan.delete.len(), 2);
+    assert_eq!(
+        sim.condition("SuccessCriteriaMet")
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("SuccessPolicy")
+    );
+}
+
+/// A pod nobody controls, with the labels the Job's selector selects.
+fn orphan(name: &str, phase: &str) -> Pod {
+    let mut pod = pod_for(&job(Some(1), Some(1)), None);
+    pod.metadata.name = Some(name.into());
+    pod.metadata.uid = Some(format!("uid-{name}"));
+    pod.metadata.owner_references = None;
+    pod.metadata.finalizers = None;
+    pod.status = Some(PodStatus {
+        phase: Some(phase.into()),
+        ..Default::default()
+    });
+    pod
+}
+
+#[test]
+fn matching_orphan_pods_are_adopted_with_the_tracking_finalizer_and_counted() {
+    let mut sim = Sim::new(job(Some(3), Some(2)));
+    sim.pods.push(orphan("running-orphan", "Running"));
+    sim.pods.push(orphan("done-orphan", "Succeeded"));
+    let plan = sim.step(at(0));
+    let mut adopted: Vec<(&str, &str)> = plan
+        .adopt
+        .iter()
+        .map(|p| (p.name.as_str(), p.uid.as_str()))
+        .collect();
+    adopted.sort();
+    assert_eq!(
+        adopted,
+        vec![
+            ("done-orphan", "uid-done-orphan"),
+            ("running-orphan", "uid-running-orphan")
+        ]
+    );
+    // The adopted running pod is one of the two wanted; the succeeded one is counted
+    // through the tracking finalizer like any pod of the Job.
+    assert_eq!(plan.create.len(), 1);
+    assert_eq!(plan.remove_finalizer, vec!["done-orphan".to_string()]);
+    assert_eq!(sim.status().active, Some(2));
+    let pod = sim.pod("running-orphan");
+    let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.uid.as_str(), owner.controller),
+        ("job-uid", Some(true))
+    );
+    assert_eq!(
+        pod.metadata.finalizers.as_deref(),
+        Some(&[TRACKING_FINALIZER.to_string()][..])
+    );
+    let plan = sim.step(at(1));
+    assert!(plan.adopt.is_empty());
+    assert_eq!(sim.status().succeeded, Some(1));
+}
+
+#[test]
+fn orphans_that_are_terminating_foreign_elsewhere_or_unmatched_are_not_adopted() {
+    let mut deleting = orphan("deleting", "Running");
+    deleting.metadata.deletion_timestamp = Some(to_time(at(0)));
+    let mut foreign = orphan("foreign", "Running");
+    foreign.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "ReplicaSet".into(),
+        name: "other".into(),
+        uid: "other-uid".into(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }]);
+    let mut elsewhere = orphan("elsewhere", "Running");
+    elsewhere.metadata.namespace = Some("kube-system".into());
+    let mut unmatched = orphan("unmatched", "Running");
+    unmatched.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+    let pods = vec![deleting, foreign, elsewhere, unmatched];
+    let plan = sync(&job(Some(1), Some(1)), &pods, at(0));
+    assert!(plan.adopt.is_empty());
+    // None of them counts for the Job: it still wants its own pod.
+    assert_eq!(plan.create.len(), 1);
+}
+
+#[test]
+fn a_job_being_deleted_adopts_nothing() {
+    let mut j = job(Some(1), Some(1));
+    j.metadata.deletion_timestamp = Some(to_time(at(0)));
+    let plan = sync(&j, &[orphan("orphan", "Running")], at(1));
+    assert!(plan.adopt.is_empty());
+    assert!(plan.create.is_empty());
 }
