@@ -66,6 +66,33 @@ pub fn set_finalizers(obj: &mut Value, fins: &[String]) {
     }
 }
 
+/// Drops what Go's `omitempty` would drop from `ObjectMeta`'s collections: an empty (or
+/// null) `labels`, `annotations`, `finalizers`, `ownerReferences` or `managedFields` is not
+/// serialised by a real API server, so removing the last finalizer leaves no
+/// `"finalizers": []` behind.
+pub fn drop_empty_meta(obj: &mut Value) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for field in [
+        "labels",
+        "annotations",
+        "finalizers",
+        "ownerReferences",
+        "managedFields",
+    ] {
+        let empty = match meta.get(field) {
+            Some(Value::Null) => true,
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
+        if empty {
+            meta.remove(field);
+        }
+    }
+}
+
 /// RFC 3339 with second precision, as `metav1.Time` serialises.
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -84,4 +111,27 @@ pub fn partial_metadata(obj: &Value) -> Value {
         "apiVersion": "meta.k8s.io/v1",
         "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_meta_collections_are_not_kept() {
+        let mut obj = json!({"metadata": {
+            "name": "p",
+            "labels": {},
+            "annotations": null,
+            "finalizers": [],
+            "ownerReferences": [],
+            "managedFields": [],
+        }});
+        drop_empty_meta(&mut obj);
+        assert_eq!(obj, json!({"metadata": {"name": "p"}}));
+        let mut kept = json!({"metadata": {"labels": {"a": "b"}, "finalizers": ["x"]}});
+        let before = kept.clone();
+        drop_empty_meta(&mut kept);
+        assert_eq!(kept, before);
+    }
 }

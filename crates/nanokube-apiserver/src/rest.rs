@@ -853,6 +853,7 @@ async fn create(ctx: &mut Ctx<'_>, body: &[u8], content_type: &str) -> ApiResult
         }
         ctx.strategy.default(&mut candidate);
         ctx.strategy.prepare_for_create(&mut candidate);
+        objects::drop_empty_meta(&mut candidate);
         // Go serialises a kind's status struct even when it is empty (`omitempty` does not
         // drop structs), so clients see `"status": {}` on a fresh Job or Deployment.
         if ctx.res.subresource("status").is_some()
@@ -1084,6 +1085,7 @@ fn before_update(ctx: &Ctx<'_>, new: &mut Value, old: &Value, scope: WriteScope)
         m.remove("selfLink");
         m.remove("managedFields");
     }
+    objects::drop_empty_meta(new);
     if let Some(map) = new.as_object_mut() {
         for f in ["apiVersion", "kind"] {
             if let Some(v) = old.get(f) {

@@ -22,13 +22,13 @@ pub use util::{
 };
 
 use crate::events::{EventType, Recorder};
-use crate::replicaset::{controller_of, error_text, is_conflict, labels_of, selector_of};
+use crate::ownership::owners_for_dependent;
+use crate::replicaset::{controller_of, error_text, is_conflict, selector_of};
 use crate::{Error, LogFailures, RETRY, is_already_exists, is_not_found};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use nanokube_registry::clock::Clock;
 use std::collections::HashMap;
@@ -279,39 +279,6 @@ async fn on_create_failed(
     Err(e.into())
 }
 
-/// The Deployments a ReplicaSet's change concerns: its controller when that is a
-/// Deployment, else (an orphan) every Deployment of its namespace whose selector matches it.
-fn deployments_for_replica_set(
-    store: &Store<Deployment>,
-    rs: &ReplicaSet,
-) -> Vec<ObjectRef<Deployment>> {
-    let ns = rs.metadata.namespace.clone().unwrap_or_default();
-    match controller_of(&rs.metadata) {
-        Some(r) if r.kind == "Deployment" && r.api_version.starts_with("apps/") => {
-            vec![ObjectRef::new(&r.name).within(&ns)]
-        }
-        Some(_) => Vec::new(),
-        None => {
-            let labels = labels_of(&rs.metadata);
-            if labels.is_empty() {
-                return Vec::new();
-            }
-            store
-                .state()
-                .iter()
-                .filter(|d| d.metadata.namespace.as_deref() == Some(ns.as_str()))
-                .filter(|d| {
-                    d.spec
-                        .as_ref()
-                        .and_then(|s| selector_of(&s.selector))
-                        .is_some_and(|sel| !sel.is_empty() && sel.matches(&labels))
-                })
-                .map(|d| ObjectRef::from_obj(d.as_ref()))
-                .collect()
-        }
-    }
-}
-
 /// Runs until the client's server goes away.
 pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
     let deployments: Api<Deployment> = Api::all(client.clone());
@@ -325,7 +292,9 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
     let store = controller.store();
     controller
         .watches(replica_sets, watcher::Config::default(), move |rs| {
-            deployments_for_replica_set(&store, &rs)
+            owners_for_dependent(&store, &rs.metadata, |d: &Deployment| {
+                d.spec.as_ref().map(|s| &s.selector)
+            })
         })
         .run(
             reconcile,

@@ -28,7 +28,7 @@ pub use sync::{
 use crate::LogFailures;
 use crate::events::Recorder;
 use crate::expectations::Expectations;
-use crate::replicaset::{controller_of, labels_of, selector_of};
+use crate::ownership::owners_for_dependent;
 use crate::{Error, RETRY, is_not_found};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -36,7 +36,6 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,20 +147,9 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
         // Only now, with the UIDs durable in uncountedTerminatedPods, may the pods go.
         let mut removed_all = true;
         for pod in &plan.remove_finalizer {
-            match pods_api
-                .patch(
-                    pod,
-                    &PatchParams::default(),
-                    &Patch::Strategic(remove_finalizer_patch()),
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, pod, "removing the job tracking finalizer failed");
-                    removed_all = false;
-                }
+            if let Err(e) = release_pod(&pods_api, pod).await {
+                tracing::debug!(error = %e, pod, "removing the job tracking finalizer failed");
+                removed_all = false;
             }
         }
         action = match (satisfied, plan.requeue_after) {
@@ -217,6 +205,14 @@ async fn apply_pod_changes(
     let uid = job.metadata.uid.clone().unwrap_or_default();
     for pod in &plan.delete {
         ctx.expectations.expect_deletion(&uid, pod);
+        if plan.release_before_delete.contains(pod)
+            && let Err(e) = release_pod(pods_api, pod).await
+        {
+            let msg = format!("Error deleting: {e}");
+            ctx.event(job, EventType::Warning, "FailedDelete", &msg)
+                .await;
+            return Err(e.into());
+        }
         match pods_api.delete(pod, &DeleteParams::default()).await {
             Ok(_) => {
                 let msg = format!("Deleted pod: {pod}");
@@ -290,40 +286,13 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
     let store = controller.store();
     let controller = controller
         .watches(pods.clone(), watcher::Config::default(), move |pod| {
-            jobs_for_pod(&store, &pod)
+            owners_for_dependent(&store, &pod.metadata, |j: &Job| {
+                j.spec.as_ref().and_then(|s| s.selector.as_ref())
+            })
         })
         .run(reconcile, |_, _, _| Action::requeue(RETRY), ctx.clone())
         .log_failures("job controller");
     futures::future::join(controller, release_orphans(pods, ctx)).await;
-}
-
-/// The Jobs a pod's change concerns (upstream `addPod`/`updatePod`): its controller when
-/// that is a Job, else — an orphan — every Job of its namespace whose selector matches it,
-/// so one of them can adopt it.
-fn jobs_for_pod(store: &Store<Job>, pod: &Pod) -> Vec<ObjectRef<Job>> {
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    match controller_of(&pod.metadata) {
-        Some(r) if r.kind == "Job" && r.api_version.starts_with("batch/") => {
-            vec![ObjectRef::new(&r.name).within(&ns)]
-        }
-        Some(_) => Vec::new(),
-        None => {
-            let labels = labels_of(&pod.metadata);
-            store
-                .state()
-                .iter()
-                .filter(|j| j.metadata.namespace.as_deref() == Some(ns.as_str()))
-                .filter(|j| {
-                    j.spec
-                        .as_ref()
-                        .and_then(|s| s.selector.as_ref())
-                        .and_then(selector_of)
-                        .is_some_and(|sel| !sel.is_empty() && sel.matches(&labels))
-                })
-                .map(|j| ObjectRef::from_obj(j.as_ref()))
-                .collect()
-        }
-    }
 }
 
 /// Pods whose Job is gone (deleted, or orphaned them) are never synced again, so their
@@ -380,27 +349,25 @@ async fn release_if_orphan(ctx: &Context, pod: &Pod) -> Result<(), Error> {
     };
     if orphan {
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-        match pods
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Strategic(remove_finalizer_patch()),
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
+        release_pod(&pods, name).await?;
     }
     Ok(())
 }
 
-/// The strategic-merge patch that drops the tracking finalizer and nothing else.
-fn remove_finalizer_patch() -> serde_json::Value {
-    serde_json::json!({
+/// Drops the pod's tracking finalizer and nothing else (a strategic-merge patch); a pod
+/// that is already gone needs nothing.
+async fn release_pod(pods: &Api<Pod>, name: &str) -> Result<(), kube::Error> {
+    let patch = serde_json::json!({
         "metadata": {"$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER]}
-    })
+    });
+    match pods
+        .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

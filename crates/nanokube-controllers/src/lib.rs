@@ -17,6 +17,7 @@ mod expectations;
 pub mod garbage_collector;
 pub mod job;
 pub mod namespace;
+mod ownership;
 pub mod replicaset;
 pub mod root_ca;
 pub mod serviceaccount;

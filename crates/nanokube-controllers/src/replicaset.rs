@@ -19,12 +19,12 @@ pub use sync::{
 
 use crate::events::{EventType, Recorder};
 use crate::expectations::Expectations;
+use crate::ownership::owners_for_dependent;
 use crate::{Error, LogFailures, RETRY, is_not_found};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use nanokube_registry::clock::Clock;
 use std::collections::{HashMap, HashSet};
@@ -323,33 +323,6 @@ async fn create_pods(
     first_error.filter(|e| !e.is_empty())
 }
 
-/// The ReplicaSets a pod's change concerns: its controller when that is a ReplicaSet, else
-/// (an orphan) every ReplicaSet of its namespace whose selector matches it.
-fn replica_sets_for_pod(store: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    match controller_of(&pod.metadata) {
-        Some(r) if r.kind == "ReplicaSet" && r.api_version.starts_with("apps/") => {
-            vec![ObjectRef::new(&r.name).within(&ns)]
-        }
-        Some(_) => Vec::new(),
-        None => {
-            let labels = labels_of(&pod.metadata);
-            store
-                .state()
-                .iter()
-                .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns.as_str()))
-                .filter(|rs| {
-                    rs.spec
-                        .as_ref()
-                        .and_then(|s| selector_of(&s.selector))
-                        .is_some_and(|sel| !sel.is_empty() && sel.matches(&labels))
-                })
-                .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-                .collect()
-        }
-    }
-}
-
 /// Runs until the client's server goes away.
 pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
     let replica_sets: Api<ReplicaSet> = Api::all(client.clone());
@@ -365,7 +338,9 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
     let store = controller.store();
     controller
         .watches(pods, watcher::Config::default(), move |pod| {
-            replica_sets_for_pod(&store, &pod)
+            owners_for_dependent(&store, &pod.metadata, |rs: &ReplicaSet| {
+                rs.spec.as_ref().map(|s| &s.selector)
+            })
         })
         .run(
             reconcile,

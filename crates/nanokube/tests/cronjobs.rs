@@ -31,6 +31,17 @@ spec:
           restartPolicy: Never
 ";
 
+/// The lab's next step: the same CronJob with `sleep 30` and a pod-level
+/// `activeDeadlineSeconds: 10`, so every pod it runs is stopped after ten seconds.
+fn deadline_cronjob() -> String {
+    SLEEPY_CRONJOB
+        .replace("args: [\"3\"]", "args: [\"30\"]")
+        .replace(
+            "        spec:\n          containers:",
+            "        spec:\n          activeDeadlineSeconds: 10\n          containers:",
+        )
+}
+
 /// A Job that removes itself two seconds after it finishes.
 const BRIEF_JOB: &str = "apiVersion: batch/v1
 kind: Job
@@ -71,6 +82,24 @@ fn unix_seconds(rfc3339: &str) -> i64 {
         .trim()
         .parse()
         .expect("date prints seconds")
+}
+
+/// Waits until no Job or pod whose `kind/name` contains one of `parts` is left.
+fn assert_all_gone(c: &TestCluster, parts: &[&str]) {
+    let leftovers = || {
+        let jobs = c.kubectl(&["get", "jobs", "-o", "name"]).ok().stdout;
+        let pods = c.kubectl(&["get", "pods", "-o", "name"]).ok().stdout;
+        jobs.lines()
+            .chain(pods.lines())
+            .filter(|n| parts.iter().any(|p| n.contains(p)))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || leftovers().is_empty()),
+        "left behind: {:?}",
+        leftovers()
+    );
 }
 
 /// The Jobs whose names start with `prefix`.
@@ -329,18 +358,84 @@ fn sleepy_cronjob_runs_every_two_minutes_and_finished_jobs_expire() {
             .trim(),
         "cronjob.batch \"sleepy\" deleted"
     );
-    let leftovers = || {
-        let jobs = c.kubectl(&["get", "jobs", "-o", "name"]).ok().stdout;
-        let pods = c.kubectl(&["get", "pods", "-o", "name"]).ok().stdout;
-        jobs.lines()
-            .chain(pods.lines())
-            .filter(|n| n.contains("/sleepy-") || n.contains("/manual"))
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    };
+    assert_all_gone(&c, &["/sleepy-", "/manual"]);
+}
+
+/// The lab's next step, on its own server so its two-minute wait overlaps the other test's:
+/// the CronJob's pods are stopped by their `activeDeadlineSeconds`, the Job stays 0/1 and
+/// active, and deleting the CronJob takes everything with it.
+#[test]
+fn cron_pods_past_their_active_deadline_are_terminated() {
+    let c = TestCluster::start();
+    let f = c.file("cronjob.yaml", &deadline_cronjob());
+    let created = c.kubectl(&["create", "-f", &f]).ok();
+    assert_eq!(created.stdout.trim(), "cronjob.batch/sleepy created");
+
+    let mut scheduled = Vec::new();
     assert!(
-        eventually(Duration::from_secs(30), || leftovers().is_empty()),
-        "left behind: {:?}",
-        leftovers()
+        eventually(Duration::from_secs(130), || {
+            scheduled = jobs_named(&c, "sleepy-");
+            !scheduled.is_empty()
+        }),
+        "no Job from the schedule: {}",
+        c.kubectl(&["get", "jobs"]).stdout
     );
+    let name = scheduled[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    let failed_pod = || -> Option<Value> {
+        let pods = json(&c, &["get", "pods", "-l", &format!("job-name={name}")]);
+        pods["items"]
+            .as_array()?
+            .iter()
+            .find(|p| p["status"]["phase"] == "Failed")
+            .cloned()
+    };
+    let mut pod = None;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            pod = failed_pod();
+            pod.is_some()
+        }),
+        "no pod was stopped: {}",
+        c.kubectl(&["get", "pods", "-o", "wide"]).stdout
+    );
+    let pod = pod.expect("failed pod");
+    assert_eq!(pod["status"]["reason"], "DeadlineExceeded", "{pod}");
+    assert_eq!(
+        pod["status"]["message"], "Pod was active on the node longer than the specified deadline",
+        "{pod}"
+    );
+    let started = unix_seconds(pod["status"]["startTime"].as_str().expect("startTime"));
+    let finished = pod["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"]
+        .as_str()
+        .map(unix_seconds)
+        .expect("finishedAt");
+    let ran = finished - started;
+    assert!((9..=14).contains(&ran), "ran {ran}s, not about 10s: {pod}");
+
+    // The Job retries and is not done (0/1); the CronJob counts it as active.
+    let jobs = c.kubectl(&["get", "jobs"]).ok();
+    assert!(
+        jobs.stdout
+            .lines()
+            .any(|l| l.starts_with(&name) && l.contains("0/1")),
+        "{}",
+        jobs.stdout
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let table = c.kubectl(&["get", "cronjobs.batch"]).ok().stdout;
+            table.lines().nth(1).is_some_and(|row| {
+                let cols: Vec<&str> = row.split_whitespace().collect();
+                cols.get(7..9) == Some(&["False", "1"][..])
+            })
+        }),
+        "{}",
+        c.kubectl(&["get", "cronjobs.batch"]).stdout
+    );
+
+    c.kubectl(&["delete", "cronjobs.batch", "sleepy"]).ok();
+    assert_all_gone(&c, &["/sleepy-"]);
 }

@@ -273,3 +273,61 @@ while time.time() < deadline + 30:
     );
     assert!(out.stdout.contains("OK"), "{}\n{}", out.stdout, out.stderr);
 }
+
+#[test]
+fn deleting_a_job_without_a_policy_orphans_its_pods_with_a_warning() {
+    let _serial = serial();
+    let c = TestCluster::start();
+    let manifest = SLEEPY_JOB.replace("args: [\"3\"]", "args: [\"30\"]");
+    let f = c.file("job.yaml", &manifest);
+    c.kubectl(&["create", "-f", &f]).ok();
+    assert!(
+        eventually(Duration::from_secs(30), || running_pods(&c, "sleepy") == 1),
+        "the pod never ran"
+    );
+    // A bare DELETE (no body, no propagationPolicy) of a batch/v1 Job orphans, as upstream.
+    let deleted = c
+        .curl_admin(&[
+            "-i",
+            "-X",
+            "DELETE",
+            &format!("{}/apis/batch/v1/namespaces/default/jobs/sleepy", c.url),
+        ])
+        .ok();
+    // (HTTP/2 spells header names in lower case.)
+    let warning = "warning: 299 - \"child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning\"";
+    assert!(
+        deleted
+            .stdout
+            .lines()
+            .any(|l| l.trim_end().eq_ignore_ascii_case(warning)),
+        "{}",
+        deleted.stdout
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || c
+            .kubectl(&["get", "job", "sleepy"])
+            .fails()
+            .stderr
+            .contains("NotFound")),
+        "the Job is gone"
+    );
+    // Its pod lives on, with neither the owner reference nor the tracking finalizer.
+    let pod_of = || -> Value {
+        let list = c
+            .kubectl(&["get", "pods", "-l", "job-name=sleepy", "-o", "json"])
+            .ok()
+            .stdout;
+        serde_json::from_str::<Value>(&list).expect("pod list")["items"][0].clone()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let pod = pod_of();
+            pod["metadata"]["ownerReferences"].is_null()
+                && pod["metadata"]["finalizers"].is_null()
+                && pod["status"]["phase"] == "Running"
+        }),
+        "{}",
+        pod_of()
+    );
+}

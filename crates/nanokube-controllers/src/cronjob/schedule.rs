@@ -2,22 +2,13 @@
 //! in a CronJob's time zone, and `mostRecentScheduleTime` / `nextScheduleTimeDuration` of
 //! `pkg/controller/cronjob/utils.go`), as pure functions of the time.
 //!
-//! robfig/cron finds the first whole-minute *instant* after a time whose wall clock in the
-//! zone matches the five fields. Across daylight-saving changes that means: an interval
-//! schedule like `*/2 * * * *` keeps firing every two real minutes (01:58 EST is followed by
-//! 03:00 EDT in spring, and the repeated hour in autumn is walked through once in EDT and once
-//! in EST, each instant once); a fixed-time schedule whose wall time falls in the spring gap
-//! does not fire that day, and one in the repeated hour fires twice (kubernetes/kubernetes
-//! issue 121594, still open in 1.33). The parser's `croner` walker resolves those two DST
-//! cases differently, so the walk is done here over the parsed fields.
+//! The fire times themselves are [`Schedule::next_after`], robfig's walk in the zone.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Timelike, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use nanokube_registry::kinds::cronjob::Schedule;
 use std::time::Duration;
 
-/// robfig/cron gives up (returns the zero time) when nothing matches within five years.
-const YEARS_SEARCHED: i32 = 5;
 /// Upstream `nextScheduleDelta`: requeues land this long after the scheduled time, so a
 /// slightly early wake-up still sees the time as passed.
 pub const NEXT_SCHEDULE_DELTA: Duration = Duration::from_millis(100);
@@ -41,82 +32,8 @@ impl CronSchedule {
     /// The first fire time strictly after `after` (robfig's `Next`), or `None` when the
     /// schedule never fires within five years.
     pub fn next(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        match &self.schedule {
-            Schedule::Cron(cron) => next_wall_clock_match(cron, self.zone, after),
-            // `@every` is a constant delay on the absolute time line, zone-independent.
-            Schedule::Every(_) => self.schedule.next_after(&after),
-        }
+        self.schedule.next_after(after, self.zone)
     }
-}
-
-/// The first whole-minute instant at or after the second following `after` whose wall clock
-/// in `zone` matches `cron`: robfig's `Next` for its standard (seconds = 0) schedules.
-fn next_wall_clock_match(
-    cron: &croner::Cron,
-    zone: Tz,
-    after: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    // robfig starts at the upcoming whole second.
-    let start = after.with_nanosecond(0)? + TimeDelta::seconds(1);
-    let last_year = start.year() + YEARS_SEARCHED;
-    let start_wall = start.with_timezone(&zone).naive_local();
-    // Wall clock and real time drift apart by at most a daylight-saving shift, so a match
-    // that far before the start cannot be after it, and none that far after the best match
-    // so far can beat it. Within that window every candidate instant is compared.
-    let margin = TimeDelta::hours(3);
-    let mut day = (start_wall - margin).date();
-    let mut best: Option<(DateTime<Utc>, chrono::NaiveDateTime)> = None;
-    loop {
-        if day.year() > last_year {
-            return best.map(|(b, _)| b);
-        }
-        if day_matches(cron, day) {
-            for hour in (0..24).filter(|h| cron.pattern.hour_match(*h).unwrap_or(false)) {
-                for minute in (0..60).filter(|m| cron.pattern.minute_match(*m).unwrap_or(false)) {
-                    let Some(wall) = day.and_hms_opt(hour, minute, 0) else {
-                        continue;
-                    };
-                    if wall + margin < start_wall {
-                        continue;
-                    }
-                    if let Some((b, best_wall)) = best
-                        && wall > best_wall + margin
-                    {
-                        return Some(b);
-                    }
-                    // No instant in a spring gap, two in a repeated hour: each is a candidate.
-                    let instants = match zone.from_local_datetime(&wall) {
-                        chrono::LocalResult::None => vec![],
-                        chrono::LocalResult::Single(a) => vec![a],
-                        chrono::LocalResult::Ambiguous(a, b) => vec![a, b],
-                    };
-                    for instant in instants {
-                        let instant = instant.with_timezone(&Utc);
-                        if instant >= start && best.is_none_or(|(b, _)| instant < b) {
-                            best = Some((instant, wall));
-                        }
-                    }
-                }
-            }
-        }
-        if let Some((b, best_wall)) = best
-            && day > (best_wall + margin).date()
-        {
-            return Some(b);
-        }
-        day = day.succ_opt()?;
-    }
-}
-
-/// Month, day-of-month and day-of-week of a calendar day against the schedule (when both day
-/// fields are restricted, either may match, as in robfig and Vixie cron).
-fn day_matches(cron: &croner::Cron, day: NaiveDate) -> bool {
-    let weekday = croner::Weekday::from_days_from_sunday(day.weekday().num_days_from_sunday());
-    cron.pattern.month_match(day.month()).unwrap_or(false)
-        && cron
-            .pattern
-            .day_match(day.year(), day.month(), day.day(), weekday)
-            .unwrap_or(false)
 }
 
 /// How many start times were missed since the earliest time considered.

@@ -75,6 +75,11 @@ pub struct SyncPlan {
     pub create: Vec<PodToCreate>,
     /// Names of pods to delete.
     pub delete: Vec<String>,
+    /// The subset of `delete` whose tracking finalizer is removed before the DELETE, so
+    /// they are not counted as failures: pods removed by scale-down or suspension
+    /// (upstream `deleteJobPods`). Pods deleted because the Job is finishing keep it and
+    /// are counted (upstream `deleteActivePods`).
+    pub release_before_delete: Vec<String>,
     /// Names of pods whose tracking finalizer is removed — only after `status` is written,
     /// because `status.uncountedTerminatedPods` is what makes the count exactly-once.
     pub remove_finalizer: Vec<String>,
@@ -792,23 +797,27 @@ pub fn sync_with_expectations(
     let ready_of = |ps: &[&Pod]| count(ps.iter().filter(|p| is_ready(p)).count());
     let mut ready = ready_of(&active_pods);
     let mut active = count(active_pods.len());
-    let mut delete = |victims: Vec<&Pod>, active: &mut i32, ready: &mut i32, term: &mut i32| {
-        for p in victims {
-            plan.delete.push(name(p));
-            *active -= 1;
-            *term += 1;
-            if is_ready(p) {
-                *ready -= 1;
+    let mut delete =
+        |victims: Vec<&Pod>, release: bool, active: &mut i32, ready: &mut i32, term: &mut i32| {
+            for p in victims {
+                plan.delete.push(name(p));
+                if release && has_finalizer(p) {
+                    plan.release_before_delete.push(name(p));
+                }
+                *active -= 1;
+                *term += 1;
+                if is_ready(p) {
+                    *ready -= 1;
+                }
             }
-        }
-    };
+        };
 
     if finish.is_some() {
         // Reaching a terminal condition deletes whatever still runs; the condition is only
         // recorded once the cache is known to hold every pod (upstream: `deleted != active
         // || !satisfiedExpectations`).
         let victims = std::mem::take(&mut active_pods);
-        delete(victims, &mut active, &mut ready, &mut terminating);
+        delete(victims, false, &mut active, &mut ready, &mut terminating);
         if !expectations_satisfied {
             finish = None;
         }
@@ -816,7 +825,7 @@ pub fn sync_with_expectations(
         // manageJob.
         if spec.suspended {
             let victims = std::mem::take(&mut active_pods);
-            delete(victims, &mut active, &mut ready, &mut terminating);
+            delete(victims, true, &mut active, &mut ready, &mut terminating);
         } else {
             let want = match spec.completions {
                 None if succeeded > 0 => active,
@@ -855,7 +864,7 @@ pub fn sync_with_expectations(
             }
             victims.truncate(MAX_CREATE_DELETE_PER_SYNC);
             if !victims.is_empty() {
-                delete(victims, &mut active, &mut ready, &mut terminating);
+                delete(victims, true, &mut active, &mut ready, &mut terminating);
             } else {
                 // With podReplacementPolicy Failed a terminating pod blocks its replacement.
                 let blocked = if spec.only_replace_failed {

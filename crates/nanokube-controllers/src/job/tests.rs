@@ -102,6 +102,10 @@ impl Sim {
                 .get_or_insert_with(Vec::new)
                 .push(TRACKING_FINALIZER.to_string());
         }
+        for name in &plan.release_before_delete {
+            assert!(plan.delete.contains(name));
+            self.remove_finalizer(name);
+        }
         for name in &plan.delete {
             if let Some(p) = self
                 .pods
@@ -617,10 +621,14 @@ fn suspend_deletes_pods_and_resume_resets_start_time() {
     );
     assert_eq!(reasons(&plan), vec!["Suspended"]);
     assert_eq!(sim.status().active, None);
-    // The deleted pods count as failed, as upstream does for pods deleted before finishing.
+    assert_eq!(sim.status().terminating, Some(2));
+    // Suspension releases the pods before deleting them, so they are not failures.
+    assert_eq!(plan.release_before_delete, plan.delete);
     sim.reap_terminating();
     let plan = sim.step(at(11));
     assert!(plan.create.is_empty());
+    assert_eq!(sim.status().failed, None);
+    assert_eq!(sim.status().terminating, Some(0));
 
     sim.job.spec.as_mut().unwrap().suspend = Some(false);
     let plan = sim.step(at(100));

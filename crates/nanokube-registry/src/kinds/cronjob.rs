@@ -2,8 +2,9 @@
 //! `ValidateCronJobCreate` / `ValidateCronJobUpdate`, and the schedule parser.
 //!
 //! Schedules are checked the way robfig/cron v3's `ParseStandard` checks them (upstream's
-//! parser), with its error texts; the parsed fields are then handed to `croner` to compute
-//! fire times. `@every <duration>` is kept as a fixed interval.
+//! parser), with its error texts, into `croner`'s fields; fire times are robfig's walk over
+//! those fields in the CronJob's zone ([`Schedule::next_after`]). `@every <duration>` is
+//! kept as a fixed interval.
 
 use super::decode_as;
 use super::job::validate_job_spec;
@@ -12,6 +13,8 @@ use crate::field::{ErrorList, FieldError, child};
 use crate::resource::{CRON_JOBS, ResourceInfo};
 use crate::strategy::{Decoded, Strategy};
 use crate::validation::{get, get_str, object_at, set_default, str_or_empty, validate_nonnegative};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -24,23 +27,103 @@ pub enum Schedule {
     Every(Duration),
 }
 
+/// robfig/cron gives up (returns the zero time) when nothing matches within five years.
+const YEARS_SEARCHED: i32 = 5;
+
 impl Schedule {
-    /// The first fire time strictly after `after`, in the zone of `after`.
-    pub fn next_after<Tz: chrono::TimeZone>(
-        &self,
-        after: &chrono::DateTime<Tz>,
-    ) -> Option<chrono::DateTime<Tz>> {
+    /// The first fire time strictly after `after` (robfig/cron v3 `Next`) of the schedule
+    /// read on `zone`'s wall clock, or `None` when it never fires within five years.
+    ///
+    /// robfig finds the first whole-minute *instant* after a time whose wall clock in the
+    /// zone matches the five fields. Across daylight-saving changes that means: an interval
+    /// schedule like `*/2 * * * *` keeps firing every two real minutes (01:58 EST is
+    /// followed by 03:00 EDT in spring, and the repeated hour in autumn is walked through
+    /// once in EDT and once in EST, each instant once); a fixed-time schedule whose wall
+    /// time falls in the spring gap does not fire that day, and one in the repeated hour
+    /// fires twice (kubernetes/kubernetes issue 121594, still open in 1.33). `croner`'s own
+    /// walker resolves those two cases differently, so the walk is done here over the
+    /// fields it parsed.
+    pub fn next_after(&self, after: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
         match self {
-            Schedule::Cron(c) => c.find_next_occurrence(after, false).ok(),
+            Schedule::Cron(cron) => next_wall_clock_match(cron, zone, after),
             Schedule::Every(d) => {
-                // robfig's ConstantDelaySchedule: next = after + delay, rounded down to the second.
-                let step = chrono::Duration::from_std(*d).ok()?;
-                let base = after.clone()
-                    - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(after)));
-                Some(base + step)
+                // robfig's ConstantDelaySchedule: next = after + delay, rounded down to the
+                // second, on the absolute time line (no zone).
+                let step = TimeDelta::from_std(*d).ok()?;
+                Some(after.with_nanosecond(0)? + step)
             }
         }
     }
+}
+
+/// The first whole-minute instant at or after the second following `after` whose wall clock
+/// in `zone` matches `cron`: robfig's `Next` for its standard (seconds = 0) schedules.
+fn next_wall_clock_match(
+    cron: &croner::Cron,
+    zone: Tz,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    // robfig starts at the upcoming whole second.
+    let start = after.with_nanosecond(0)? + TimeDelta::seconds(1);
+    let last_year = start.year() + YEARS_SEARCHED;
+    let start_wall = start.with_timezone(&zone).naive_local();
+    // Wall clock and real time drift apart by at most a daylight-saving shift, so a match
+    // that far before the start cannot be after it, and none that far after the best match
+    // so far can beat it. Within that window every candidate instant is compared.
+    let margin = TimeDelta::hours(3);
+    let mut day = (start_wall - margin).date();
+    let mut best: Option<(DateTime<Utc>, chrono::NaiveDateTime)> = None;
+    loop {
+        if day.year() > last_year {
+            return best.map(|(b, _)| b);
+        }
+        if day_matches(cron, day) {
+            for hour in (0..24).filter(|h| cron.pattern.hour_match(*h).unwrap_or(false)) {
+                for minute in (0..60).filter(|m| cron.pattern.minute_match(*m).unwrap_or(false)) {
+                    let Some(wall) = day.and_hms_opt(hour, minute, 0) else {
+                        continue;
+                    };
+                    if wall + margin < start_wall {
+                        continue;
+                    }
+                    if let Some((b, best_wall)) = best
+                        && wall > best_wall + margin
+                    {
+                        return Some(b);
+                    }
+                    // No instant in a spring gap, two in a repeated hour: each is a candidate.
+                    let instants = match zone.from_local_datetime(&wall) {
+                        chrono::LocalResult::None => vec![],
+                        chrono::LocalResult::Single(a) => vec![a],
+                        chrono::LocalResult::Ambiguous(a, b) => vec![a, b],
+                    };
+                    for instant in instants {
+                        let instant = instant.with_timezone(&Utc);
+                        if instant >= start && best.is_none_or(|(b, _)| instant < b) {
+                            best = Some((instant, wall));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((b, best_wall)) = best
+            && day > (best_wall + margin).date()
+        {
+            return Some(b);
+        }
+        day = day.succ_opt()?;
+    }
+}
+
+/// Month, day-of-month and day-of-week of a calendar day against the schedule (when both day
+/// fields are restricted, either may match, as in robfig and Vixie cron).
+fn day_matches(cron: &croner::Cron, day: NaiveDate) -> bool {
+    let weekday = croner::Weekday::from_days_from_sunday(day.weekday().num_days_from_sunday());
+    cron.pattern.month_match(day.month()).unwrap_or(false)
+        && cron
+            .pattern
+            .day_match(day.year(), day.month(), day.day(), weekday)
+            .unwrap_or(false)
 }
 
 struct Bounds {
@@ -629,12 +712,12 @@ mod tests {
             .expect("valid");
         let s = parse_schedule("*/2 * * * *").expect("parses");
         assert_eq!(
-            s.next_after(&t),
+            s.next_after(t, chrono_tz::UTC),
             chrono::Utc.with_ymd_and_hms(2024, 5, 1, 10, 4, 0).single()
         );
         let s = parse_schedule("@every 1m30s").expect("parses");
         assert_eq!(
-            s.next_after(&t),
+            s.next_after(t, chrono_tz::UTC),
             chrono::Utc.with_ymd_and_hms(2024, 5, 1, 10, 4, 50).single()
         );
     }
