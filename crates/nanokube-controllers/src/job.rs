@@ -37,7 +37,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, watcher};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The injected source of "now", shared with the API server and the other controllers.
@@ -78,9 +79,29 @@ struct Context {
     clock: Arc<dyn Clock>,
     recorder: Recorder,
     expectations: Expectations,
+    /// Consecutive syncs per Job uid whose pod creation failed.
+    create_failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
+    /// Counts a sync's pod-creation outcome for the Job and returns how long to wait before
+    /// retrying after a failure (upstream `DefaultJobApiBackOff` 1 s, doubling, capped at
+    /// `MaxJobApiBackOff` 1 min); `None` after a sync without one.
+    fn create_backoff(&self, uid: &str, failed: bool) -> Option<Duration> {
+        let mut map = self
+            .create_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !failed {
+            map.remove(uid);
+            return None;
+        }
+        let n = map.entry(uid.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let secs = 1u64 << (*n - 1).min(6);
+        Some(Duration::from_secs(secs.min(60)))
+    }
+
     /// Records a `core/v1` Event on the Job (what `kubectl describe job` lists).
     async fn event(&self, job: &Job, type_: EventType, reason: &str, message: &str) {
         self.recorder.publish(job, type_, reason, message).await;
@@ -101,6 +122,7 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
     let Some(mut job) = jobs.get_opt(&name).await? else {
         if let Some(uid) = &cached.metadata.uid {
             ctx.expectations.forget(uid);
+            ctx.create_backoff(uid, false);
         }
         return Ok(Action::await_change());
     };
@@ -109,6 +131,7 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
     for _ in 0..MAX_ROUNDS {
         if is_finished(&job) || !is_managed(&job) {
             ctx.expectations.forget(&uid);
+            ctx.create_backoff(&uid, false);
             return Ok(Action::await_change());
         }
         let selector = job
@@ -121,19 +144,17 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
             // An empty selector would match every pod; the API server always sets one.
             return Ok(Action::await_change());
         }
-        // Every selected pod, whoever controls it: the sync claims its own and adopts
-        // matching orphans.
-        let pods: Vec<Pod> = pods_api
-            .list(&ListParams::default().labels(&selector))
-            .await?
-            .items;
+        // Every pod of the namespace, whoever controls it: the sync claims its own, adopts
+        // matching orphans and releases its own that stopped matching.
+        let pods: Vec<Pod> = pods_api.list(&ListParams::default()).await?.items;
         let satisfied = ctx.expectations.observe(&uid, &pods);
         let mut plan = sync_with_expectations(&job, &pods, ctx.clock.now(), satisfied);
         if !adopt_orphans(&job, &pods_api, &plan).await? {
             // An orphan went away before it could be adopted; the plan counted it.
             return Ok(Action::requeue(EXPECTATIONS_RECHECK));
         }
-        apply_pod_changes(&ctx, &job, &pods_api, &mut plan).await?;
+        release_pods(&job, &pods_api, &plan).await?;
+        let create_failed = apply_pod_changes(&ctx, &job, &pods_api, &mut plan).await?;
         if plan.status_changed {
             let mut updated = job.clone();
             updated.status = Some(plan.status.clone());
@@ -152,7 +173,10 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
                 removed_all = false;
             }
         }
-        action = match (satisfied, plan.requeue_after) {
+        // A failed creation is retried with upstream's per-Job API back-off (1 s doubling to
+        // a minute): nothing else would wake the Job, since its status may not change.
+        let retry = ctx.create_backoff(&uid, create_failed);
+        action = match (satisfied, plan.requeue_after.or(retry)) {
             (false, _) => Action::requeue(EXPECTATIONS_RECHECK),
             (true, Some(d)) => Action::requeue(d.max(Duration::from_millis(100))),
             (true, None) => Action::await_change(),
@@ -195,22 +219,20 @@ async fn adopt_orphans(job: &Job, pods_api: &Api<Pod>, plan: &SyncPlan) -> Resul
 }
 
 /// Deletes and creates the plan's pods, recording expectations and Events, and corrects
-/// `status.active` for creations that did not happen.
+/// `status.active` for creations that did not happen. Returns whether a creation failed.
 async fn apply_pod_changes(
     ctx: &Context,
     job: &Job,
     pods_api: &Api<Pod>,
     plan: &mut SyncPlan,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let uid = job.metadata.uid.clone().unwrap_or_default();
     for pod in &plan.delete {
         ctx.expectations.expect_deletion(&uid, pod);
         if plan.release_before_delete.contains(pod)
             && let Err(e) = release_pod(pods_api, pod).await
         {
-            let msg = format!("Error deleting: {e}");
-            ctx.event(job, EventType::Warning, "FailedDelete", &msg)
-                .await;
+            ctx.expectations.deletion_failed(&uid, pod);
             return Err(e.into());
         }
         match pods_api.delete(pod, &DeleteParams::default()).await {
@@ -221,6 +243,7 @@ async fn apply_pod_changes(
             }
             Err(e) if is_not_found(&e) => {}
             Err(e) => {
+                ctx.expectations.deletion_failed(&uid, pod);
                 let msg = format!("Error deleting: {e}");
                 ctx.event(job, EventType::Warning, "FailedDelete", &msg)
                     .await;
@@ -269,6 +292,31 @@ async fn apply_pod_changes(
     if failed || skipped > 0 {
         plan.status_changed = true;
     }
+    Ok(failed)
+}
+
+/// Releases the plan's pods that stopped matching: the Job's controller reference and the
+/// tracking finalizer go, conditioned on the pod's uid (upstream `ReleasePod`).
+async fn release_pods(job: &Job, pods_api: &Api<Pod>, plan: &SyncPlan) -> Result<(), Error> {
+    let job_uid = job.metadata.uid.clone().unwrap_or_default();
+    for pod in &plan.release {
+        let patch = serde_json::json!({
+            "metadata": {
+                "ownerReferences": [{"$patch": "delete", "uid": job_uid}],
+                "uid": pod.uid,
+                "$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER],
+            }
+        });
+        match pods_api
+            .patch(&pod.name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+        {
+            Ok(_) => {}
+            // Gone, or replaced by a namesake: nothing to release.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 422 || s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
@@ -281,6 +329,7 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
         client,
         clock,
         expectations: Expectations::default(),
+        create_failures: Mutex::new(HashMap::new()),
     });
     let controller = Controller::new(jobs, watcher::Config::default());
     let store = controller.store();
@@ -338,14 +387,21 @@ async fn release_if_orphan(ctx: &Context, pod: &Pod) -> Result<(), Error> {
         .iter()
         .flatten()
         .find(|r| r.controller == Some(true));
+    // Upstream `syncOrphanPod` and `cleanupPodFinalizers`: a pod without a controller, or
+    // whose Job is gone or finished, is released; another kind's pod is left alone, and so
+    // is a pod of a Job another controller manages.
     let orphan = match owner {
         Some(r) if r.kind == "Job" && r.api_version.starts_with("batch/") => {
             let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
-            jobs.get_opt(&r.name)
-                .await?
-                .is_none_or(|j| j.metadata.uid.as_deref() != Some(r.uid.as_str()))
+            match jobs.get_opt(&r.name).await? {
+                Some(j) if j.metadata.uid.as_deref() == Some(r.uid.as_str()) => {
+                    is_managed(&j) && is_finished(&j)
+                }
+                _ => true,
+            }
         }
-        _ => true,
+        Some(_) => false,
+        None => true,
     };
     if orphan {
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);

@@ -331,3 +331,65 @@ fn deleting_a_job_without_a_policy_orphans_its_pods_with_a_warning() {
         pod_of()
     );
 }
+
+/// An Indexed Job whose index 1 always fails, with `backoffLimitPerIndex: 0`.
+const INDEXED_JOB: &str = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: shards
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  backoffLimitPerIndex: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: shard
+        image: busybox
+        command: [\"sh\", \"-c\", \"echo index=$JOB_COMPLETION_INDEX host=$(hostname); [ $JOB_COMPLETION_INDEX != 1 ]\"]
+";
+
+#[test]
+fn indexed_job_runs_each_index_and_fails_the_index_out_of_its_budget() {
+    let _serial = serial();
+    let c = TestCluster::start();
+    let f = c.file("indexed.yaml", INDEXED_JOB);
+    c.kubectl(&["create", "-f", &f]).ok();
+    assert!(
+        eventually(Duration::from_secs(60), || condition(
+            &job(&c, "shards"),
+            "Failed"
+        )
+        .is_some()),
+        "{}",
+        job(&c, "shards")
+    );
+    let j = job(&c, "shards");
+    let failed = condition(&j, "Failed").expect("Failed");
+    assert_eq!(failed["reason"], "FailedIndexes");
+    assert_eq!(failed["message"], "Job has failed indexes");
+    assert_eq!(j["status"]["completedIndexes"], "0,2");
+    assert_eq!(j["status"]["failedIndexes"], "1");
+    assert_eq!(j["status"]["succeeded"], 2);
+    assert_eq!(j["status"]["failed"], 1);
+    // Each pod saw its own index, through the env var and its hostname.
+    for i in 0..3 {
+        let pods = c
+            .kubectl(&[
+                "get",
+                "pods",
+                "-l",
+                &format!("job-name=shards,batch.kubernetes.io/job-completion-index={i}"),
+                "-o",
+                "name",
+            ])
+            .ok()
+            .stdout;
+        let pod = pods.lines().next().expect("a pod per index").to_string();
+        assert!(pod.starts_with(&format!("pod/shards-{i}-")), "{pod}");
+        let logs = c.kubectl(&["logs", &pod]).ok().stdout;
+        assert_eq!(logs.trim(), format!("index={i} host=shards-{i}"), "{pod}");
+    }
+}

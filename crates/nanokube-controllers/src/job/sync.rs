@@ -70,6 +70,9 @@ pub struct SyncPlan {
     /// one first (controller reference and tracking finalizer, conditioned on its uid) and
     /// drops the rest of the plan if one fails, because the plan already counts them.
     pub adopt: Vec<PodRef>,
+    /// Pods this Job controls that its selector no longer matches: the I/O shell removes
+    /// its controller reference and the tracking finalizer (upstream `ReleasePod`).
+    pub release: Vec<PodRef>,
     /// Pods to create; the I/O shell creates them in slow-start batches (1, 2, 4, …) and
     /// stops at the first failure.
     pub create: Vec<PodToCreate>,
@@ -344,8 +347,10 @@ pub(super) fn finish_time(pod: &Pod, now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Upstream backoff record: 10 s × 2^(n−1) (capped) for the n failures since the last
 /// success, measured from the last of them. Derived from the pods themselves, so it
-/// survives restarts as long as the pods do.
-fn backoff_remaining(job: &Job, pods: &[Pod], spec: &Spec, now: DateTime<Utc>) -> Duration {
+/// survives restarts as long as the pods do. Failures a `podFailurePolicy` ignores count
+/// (upstream records every new failed pod); pods this controller released and deleted
+/// (suspension, scale-down) do not.
+fn backoff_remaining(pods: &[Pod], spec: &Spec, now: DateTime<Utc>) -> Duration {
     let last_success = pods
         .iter()
         .filter(|p| phase(p) == "Succeeded")
@@ -353,7 +358,8 @@ fn backoff_remaining(job: &Job, pods: &[Pod], spec: &Spec, now: DateTime<Utc>) -
         .max();
     let failures: Vec<DateTime<Utc>> = pods
         .iter()
-        .filter(|p| is_failed(p, spec) && !failure_policy::is_ignored(job, p))
+        .filter(|p| is_failed(p, spec))
+        .filter(|p| p.metadata.deletion_timestamp.is_none() || has_finalizer(p))
         .map(|p| finish_time(p, now))
         .filter(|t| last_success.is_none_or(|s| *t > s))
         .collect();
@@ -431,7 +437,7 @@ pub fn controller_ref(job: &Job) -> OwnerReference {
 /// the Job is being deleted, or the orphan is (or lives in another namespace). Adopted
 /// pods are returned as they will be once patched: controlled by the Job and carrying the
 /// tracking finalizer, so that this very sync counts them.
-fn claim(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Vec<PodRef>) {
+fn claim(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Vec<PodRef>, Vec<PodRef>) {
     let job_uid = job.metadata.uid.as_deref().unwrap_or("");
     let deleting = job.metadata.deletion_timestamp.is_some();
     let selector = job
@@ -448,11 +454,15 @@ fn claim(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Vec<PodRef>) {
     };
     let mut claimed = Vec::new();
     let mut adopt = Vec::new();
+    let mut release = Vec::new();
     for pod in pods {
         match controller_of(&pod.metadata) {
             Some(r) if r.uid == job_uid && matches(pod) => claimed.push(pod.clone()),
-            // Another controller's, or ours but no longer matching (upstream releases
-            // those; this controller only lists matching pods, so it never sees them).
+            Some(r) if r.uid == job_uid => release.push(PodRef {
+                name: name(pod),
+                uid: uid(pod).to_string(),
+            }),
+            // Another controller's.
             Some(_) => {}
             None => {
                 if deleting
@@ -480,7 +490,7 @@ fn claim(job: &Job, pods: &[Pod]) -> (Vec<Pod>, Vec<PodRef>) {
             }
         }
     }
-    (claimed, adopt)
+    (claimed, adopt, release)
 }
 
 /// The pod to create for the Job (upstream `podControl.CreatePodsWithControllerRef` on the
@@ -512,14 +522,13 @@ pub fn pod_for(job: &Job, index: Option<i32>) -> Pod {
     if let Some(i) = index {
         labels.insert(COMPLETION_INDEX_KEY.to_string(), i.to_string());
         annotations.insert(COMPLETION_INDEX_KEY.to_string(), i.to_string());
-        if spec.hostname.as_deref().unwrap_or("").is_empty() {
-            spec.hostname = Some(format!("{job_name}-{i}"));
-        }
+        spec.hostname = Some(format!("{job_name}-{i}"));
         let env = EnvVar {
             name: COMPLETION_INDEX_ENV.to_string(),
             value_from: Some(EnvVarSource {
                 field_ref: Some(ObjectFieldSelector {
-                    field_path: format!("metadata.annotations['{COMPLETION_INDEX_KEY}']"),
+                    // The label, since PodIndexLabel went GA (1.32).
+                    field_path: format!("metadata.labels['{COMPLETION_INDEX_KEY}']"),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -599,8 +608,9 @@ pub fn sync(job: &Job, pods: &[Pod], now: DateTime<Utc>) -> SyncPlan {
     sync_with_expectations(job, pods, now, true)
 }
 
-/// One sync of a Job. `pods` are the pods of the Job's namespace that its selector selects,
-/// whoever controls them: the sync claims its own and adopts orphans (see `claim`). When
+/// One sync of a Job. `pods` are the pods of the Job's namespace, whoever controls them:
+/// the sync claims its own, adopts matching orphans and releases its own that stopped
+/// matching (see `claim`). When
 /// `expectations_satisfied` is false (pods this controller created or deleted are
 /// not yet visible), no pods are created or deleted for scaling — only counting and
 /// terminal handling happen, as upstream skips `manageJob`.
@@ -622,8 +632,9 @@ pub fn sync_with_expectations(
     if is_finished(job) || !is_managed(job) {
         return plan;
     }
-    let (claimed, adopt) = claim(job, pods);
+    let (claimed, adopt, release) = claim(job, pods);
     plan.adopt = adopt;
+    plan.release = release;
     let pods: &[Pod] = &claimed;
     let now_t = to_time(now);
     let now = from_time(&now_t);
@@ -640,21 +651,26 @@ pub fn sync_with_expectations(
 
     let mut active_pods: Vec<&Pod> = pods.iter().filter(|p| is_active(p)).collect();
     let mut terminating = count(pods.iter().filter(|p| is_terminating(p)).count());
+    let completions = spec.completions.unwrap_or(0);
+    // Upstream `getValidPodsWithFilter`: an Indexed Job's pod without a valid index is
+    // never counted.
     let tracked = |p: &&Pod| has_finalizer(p);
+    let countable = |p: &&Pod| {
+        has_finalizer(p) && (!spec.indexed || completion_index(p).is_some_and(|i| i < completions))
+    };
     let new_succeeded = pods
         .iter()
-        .filter(tracked)
+        .filter(countable)
         .filter(|p| phase(p) == "Succeeded")
         .filter(|p| !uncounted_succeeded.contains(uid(p)) && !uncounted_failed.contains(uid(p)))
         .count();
     let new_failed = pods
         .iter()
-        .filter(tracked)
+        .filter(countable)
         .filter(|p| phase(p) != "Succeeded" && is_failed(p, &spec))
         .filter(|p| !uncounted_failed.contains(uid(p)))
         .filter(|p| !failure_policy::is_ignored(job, p))
         .count();
-    let completions = spec.completions.unwrap_or(0);
     let prev_indexes = match spec.indexed {
         true => indexes::parse(
             status.completed_indexes.as_deref().unwrap_or(""),
@@ -684,11 +700,9 @@ pub fn sync_with_expectations(
         .unwrap_or(0)
         .saturating_add(count(new_failed + uncounted_failed.len()));
 
-    // A resumed Job's activeDeadlineSeconds counts from the resume (upstream resets
-    // startTime on resume), so the reset happens before the deadline is checked.
-    let suspended_cond = find_condition(&conds, "Suspended").is_some_and(|c| c.status == "True");
-    let resuming = !spec.suspended && suspended_cond && expectations_satisfied;
-    if (status.start_time.is_none() && !spec.suspended) || resuming {
+    // A Job starts when it is first not suspended; a resume resets the start below, after
+    // the deadline was checked (as upstream orders it).
+    if status.start_time.is_none() && !spec.suspended {
         status.start_time = Some(now_t.clone());
     }
 
@@ -821,9 +835,11 @@ pub fn sync_with_expectations(
         if !expectations_satisfied {
             finish = None;
         }
-    } else if expectations_satisfied && job.metadata.deletion_timestamp.is_none() {
-        // manageJob.
-        if spec.suspended {
+    } else {
+        let manage_called = expectations_satisfied && job.metadata.deletion_timestamp.is_none();
+        if !manage_called {
+            // Pods are neither created nor deleted until the cache is known complete.
+        } else if spec.suspended {
             let victims = std::mem::take(&mut active_pods);
             delete(victims, true, &mut active, &mut ready, &mut terminating);
         } else {
@@ -877,7 +893,7 @@ pub fn sync_with_expectations(
                     // With per-index limits each index backs off on its own, below.
                     let wait = match spec.per_index_limit {
                         Some(_) => Duration::ZERO,
-                        None => backoff_remaining(job, pods, &spec, now),
+                        None => backoff_remaining(pods, &spec, now),
                     };
                     if !wait.is_zero() {
                         requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
@@ -931,20 +947,20 @@ pub fn sync_with_expectations(
                     }
                 }
             }
-            let complete = match spec.completions {
-                None => succeeded > 0 && active == 0,
-                Some(c) => succeeded >= c && active == 0,
-            };
-            if complete {
-                finish = Some(Finish {
-                    success: true,
-                    reason: "CompletionsReached".into(),
-                    message: "Reached expected number of succeeded pods".into(),
-                    recorded: false,
-                });
-            }
         }
-        if finish.is_none() {
+        let complete = match spec.completions {
+            None => succeeded > 0 && active == 0,
+            Some(c) => succeeded >= c && active == 0,
+        };
+        if complete {
+            finish = Some(Finish {
+                success: true,
+                reason: "CompletionsReached".into(),
+                message: "Reached expected number of succeeded pods".into(),
+                recorded: false,
+            });
+        } else if manage_called {
+            // Suspension changes are recorded only by a sync that managed the pods.
             if spec.suspended {
                 if ensure_condition(
                     &mut conds,
@@ -970,6 +986,9 @@ pub fn sync_with_expectations(
             ) {
                 plan.events
                     .push(JobEvent::new(EventType::Normal, "Resumed", "Job resumed"));
+                // A resumed Job's activeDeadlineSeconds counts from now (upstream resets
+                // startTime here, after the deadline was checked against the old one).
+                status.start_time = Some(now_t.clone());
             }
         }
     }
@@ -1078,11 +1097,6 @@ pub fn sync_with_expectations(
             );
             if f.success {
                 status.completion_time = Some(now_t.clone());
-                plan.events.push(JobEvent::new(
-                    EventType::Normal,
-                    "Completed",
-                    "Job completed",
-                ));
                 if !spec.indexed && spec.completions.is_some_and(|c| succeeded > c) {
                     plan.events.push(JobEvent::new(
                         EventType::Warning,
@@ -1090,6 +1104,11 @@ pub fn sync_with_expectations(
                         "Too many succeeded pods running after completion count reached",
                     ));
                 }
+                plan.events.push(JobEvent::new(
+                    EventType::Normal,
+                    "Completed",
+                    "Job completed",
+                ));
             } else {
                 plan.events
                     .push(JobEvent::new(EventType::Warning, &f.reason, &f.message));

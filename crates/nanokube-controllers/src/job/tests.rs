@@ -685,7 +685,7 @@ fn indexed_job_creates_indexed_pods_and_tracks_completed_indexes() {
             .as_ref()
             .unwrap()
             .field_path,
-        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+        "metadata.labels['batch.kubernetes.io/job-completion-index']"
     );
 
     for i in [1, 3, 4, 5, 7] {
@@ -818,16 +818,20 @@ fn pod_failure_policy_fail_job_fails_on_matching_exit_code() {
 }
 
 #[test]
-fn pod_failure_policy_ignore_neither_counts_nor_backs_off() {
+fn pod_failure_policy_ignore_does_not_count_but_still_backs_off() {
     let mut sim = Sim::new(with_policy("Ignore", vec![1]));
     sim.step(at(0));
     let p = sim.active_names()[0].clone();
     sim.finish(&p, "Failed", at(1));
     let plan = sim.step(at(2));
-    assert_eq!(plan.create.len(), 1);
+    // Upstream's back-off record takes every new failed pod, ignored or not.
+    assert!(plan.create.is_empty());
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(9)));
     assert_eq!(plan.remove_finalizer, vec![p]);
     sim.step(at(3));
     assert_eq!(sim.status().failed, None);
+    let plan = sim.step(at(11));
+    assert_eq!(plan.create.len(), 1);
 }
 
 // --- backoffLimitPerIndex, FailIndex, successPolicy, adoption ---
@@ -1272,4 +1276,138 @@ fn a_job_being_deleted_adopts_nothing() {
     let plan = sync(&j, &[orphan("orphan", "Running")], at(1));
     assert!(plan.adopt.is_empty());
     assert!(plan.create.is_empty());
+}
+
+#[test]
+fn indexed_pods_get_the_index_hostname_even_when_the_template_sets_one() {
+    let mut j = indexed(2, 2);
+    j.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .hostname = Some("mine".into());
+    let plan = Sim::new(j).step(at(0));
+    let hostnames: Vec<Option<String>> = plan
+        .create
+        .iter()
+        .map(|c| c.pod.spec.as_ref().unwrap().hostname.clone())
+        .collect();
+    assert_eq!(
+        hostnames,
+        vec![Some("sleepy-0".to_string()), Some("sleepy-1".to_string())]
+    );
+}
+
+#[test]
+fn owned_pods_that_stopped_matching_are_released_and_replaced() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    sim.step(at(0));
+    let p = sim.active_names()[0].clone();
+    sim.run_pod(&p, true);
+    sim.pod_mut(&p)
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .remove("batch.kubernetes.io/controller-uid");
+    let plan = sim.step(at(1));
+    assert_eq!(plan.release.len(), 1);
+    assert_eq!(plan.release[0].name, p);
+    assert_eq!(plan.create.len(), 1, "the released pod no longer counts");
+    assert_eq!(sim.status().active, Some(1));
+}
+
+#[test]
+fn a_job_resumed_after_its_deadline_passed_fails_with_deadline_exceeded() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    sim.job.spec.as_mut().unwrap().active_deadline_seconds = Some(30);
+    sim.step(at(0));
+    sim.job.spec.as_mut().unwrap().suspend = Some(true);
+    sim.step(at(5));
+    sim.reap_terminating();
+    sim.step(at(6));
+    // Suspended past the deadline: the deadline does not fire while suspended...
+    let plan = sim.step(at(60));
+    assert!(sim.condition("FailureTarget").is_none(), "{plan:?}");
+    // ...but the first sync after the resume checks it against the old start time, as
+    // upstream does before it resets startTime.
+    sim.job.spec.as_mut().unwrap().suspend = Some(false);
+    sim.step(at(61));
+    let cond = sim.condition("FailureTarget").unwrap();
+    assert_eq!(cond.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(sim.status().start_time, Some(to_time(at(0))));
+}
+
+#[test]
+fn a_job_resumed_within_its_deadline_counts_it_from_the_resume() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    sim.job.spec.as_mut().unwrap().active_deadline_seconds = Some(30);
+    sim.step(at(0));
+    sim.job.spec.as_mut().unwrap().suspend = Some(true);
+    sim.step(at(5));
+    sim.reap_terminating();
+    sim.job.spec.as_mut().unwrap().suspend = Some(false);
+    sim.step(at(20));
+    assert_eq!(sim.status().start_time, Some(to_time(at(20))));
+    let plan = sim.step(at(21));
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(29)));
+    assert!(sim.condition("FailureTarget").is_none());
+}
+
+#[test]
+fn pods_released_by_suspension_do_not_delay_the_resume() {
+    let mut sim = Sim::new(job(Some(2), Some(2)));
+    sim.step(at(0));
+    sim.job.spec.as_mut().unwrap().suspend = Some(true);
+    sim.step(at(5));
+    // Still terminating (and by now Failed) when the Job is resumed.
+    for name in sim
+        .pods
+        .iter()
+        .map(|p| p.metadata.name.clone().unwrap())
+        .collect::<Vec<_>>()
+    {
+        sim.finish(&name, "Failed", at(6));
+    }
+    sim.job.spec.as_mut().unwrap().suspend = Some(false);
+    let plan = sim.step(at(7));
+    assert_eq!(plan.create.len(), 2, "no back-off for released pods");
+    assert_eq!(sim.status().failed, None);
+}
+
+#[test]
+fn indexed_pods_without_a_valid_index_are_not_counted_as_failures() {
+    let mut sim = Sim::new(indexed(2, 2));
+    sim.job.spec.as_mut().unwrap().backoff_limit = Some(0);
+    sim.step(at(0));
+    let mut stray = orphan("stray", "Failed");
+    stray.metadata.owner_references = Some(vec![controller_ref(&sim.job)]);
+    stray.metadata.finalizers = Some(vec![TRACKING_FINALIZER.to_string()]);
+    stray
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(COMPLETION_INDEX_KEY.to_string(), "7".into());
+    sim.pods.push(stray);
+    let plan = sim.step(at(1));
+    assert!(sim.condition("FailureTarget").is_none(), "{plan:?}");
+    assert!(plan.remove_finalizer.contains(&"stray".to_string()));
+    assert_eq!(sim.status().failed, None);
+}
+
+#[test]
+fn completion_is_noticed_even_while_expectations_are_pending() {
+    let mut sim = Sim::new(job(Some(1), Some(1)));
+    sim.step(at(0));
+    let p = sim.active_names()[0].clone();
+    sim.finish(&p, "Succeeded", at(1));
+    let plan = sync_with_expectations(&sim.job, &sim.pods, at(2), false);
+    let conds = plan.status.conditions.unwrap_or_default();
+    assert!(
+        conds.iter().any(|c| c.type_ == "SuccessCriteriaMet"),
+        "{conds:?}"
+    );
 }
