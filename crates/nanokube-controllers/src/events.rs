@@ -5,8 +5,9 @@ use crate::job::to_time;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use nanokube_registry::clock::Clock;
+use nanokube_registry::event_correlator::{Correlated, EventCorrelator};
 use std::sync::Arc;
 
 /// An Event's type.
@@ -43,11 +44,13 @@ where
 }
 
 /// Records Events as one component (`source.component`, `reportingComponent`).
+/// Repeats of an Event are counted on the first one (see [`EventCorrelator`]).
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
     clock: Arc<dyn Clock>,
     component: &'static str,
+    correlator: Arc<EventCorrelator>,
 }
 
 impl Recorder {
@@ -56,6 +59,7 @@ impl Recorder {
             client,
             clock,
             component,
+            correlator: Arc::new(EventCorrelator::new()),
         }
     }
 
@@ -105,9 +109,38 @@ impl Recorder {
             reporting_instance: Some(self.component.into()),
             ..Default::default()
         };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        if let Err(e) = api.create(&PostParams::default(), &event).await {
-            tracing::debug!(error = %e, reason, component = self.component, "recording an event failed");
+        write_event(&self.client, &self.correlator, event).await;
+    }
+}
+
+/// Writes a freshly built Event (count 1) the way client-go's `recordToSink` does: a repeat
+/// of an earlier one patches that one's count and `lastTimestamp` (or creates it again if it
+/// is gone), anything else is created. Failures are logged, never fatal.
+pub async fn write_event(client: &kube::Client, correlator: &EventCorrelator, event: Event) {
+    let ns = event
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let api: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let event = match correlator.correlate(event) {
+        Correlated::Create(event) => event,
+        Correlated::Repeat(event) => {
+            let name = event.metadata.name.clone().unwrap_or_default();
+            let patch = Patch::Strategic(EventCorrelator::repeat_patch(&event));
+            match api.patch(&name, &PatchParams::default(), &patch).await {
+                Ok(_) => return,
+                Err(kube::Error::Api(s)) if s.code == 404 => event,
+                Err(e) => {
+                    tracing::debug!(error = %e, name, "updating a repeated event failed");
+                    correlator.forget(&event);
+                    return;
+                }
+            }
         }
+    };
+    if let Err(e) = api.create(&PostParams::default(), &event).await {
+        tracing::debug!(error = %e, reason = ?event.reason, "recording an event failed");
+        correlator.forget(&event);
     }
 }

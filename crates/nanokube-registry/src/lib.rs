@@ -12,6 +12,7 @@
 pub mod clock;
 pub mod codec;
 pub mod duration;
+pub mod event_correlator;
 pub mod field;
 pub mod goformat;
 pub mod kinds;

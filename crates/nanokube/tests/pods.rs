@@ -192,6 +192,34 @@ fn on_failure_restarts_back_off() {
     );
     let previous = c.kubectl(&["logs", "crash", "--previous"]).ok();
     assert!(previous.stdout.contains("attempt"), "{}", previous.stdout);
+    // Each run repeats the same Events; they are counted on one Event per kind, which
+    // `kubectl describe` shows as "(x2 over …)".
+    let started = || -> Vec<Value> {
+        let list = c
+            .kubectl(&[
+                "get",
+                "events",
+                "--field-selector=involvedObject.name=crash,reason=Started",
+                "-o",
+                "json",
+            ])
+            .ok()
+            .stdout;
+        serde_json::from_str::<Value>(&list).expect("event list")["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let events = started();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0]["count"].as_i64().unwrap_or(0) >= 2, "{events:?}");
+    let described = c.kubectl(&["describe", "pod", "crash"]).ok().stdout;
+    assert!(
+        described
+            .lines()
+            .any(|l| l.contains("Started") && l.contains("(x") && l.contains(" over ")),
+        "{described}"
+    );
 }
 
 #[test]

@@ -3,7 +3,13 @@
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, PostParams};
+use nanokube_controllers::events::write_event;
+use nanokube_registry::event_correlator::EventCorrelator;
+use std::sync::LazyLock;
+
+/// The node agent's memory of the Events it recorded, so repeats (a container's back-off,
+/// say) are counted on one Event as the kubelet's recorder does.
+static CORRELATOR: LazyLock<EventCorrelator> = LazyLock::new(EventCorrelator::new);
 
 use super::status::time;
 
@@ -65,7 +71,8 @@ pub fn build_event(
     }
 }
 
-/// Records an event; failures are logged, never fatal (as upstream's recorder).
+/// Records an event, counting repeats; failures are logged, never fatal (as upstream's
+/// recorder).
 pub async fn record(
     client: &kube::Client,
     pod: &Pod,
@@ -75,12 +82,8 @@ pub async fn record(
     reason: &str,
     message: &str,
 ) {
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let event = build_event(pod, node, field_path, type_, reason, message, Utc::now());
-    let api: Api<Event> = Api::namespaced(client.clone(), ns);
-    if let Err(e) = api.create(&PostParams::default(), &event).await {
-        tracing::debug!(reason, error = %e, "recording event failed");
-    }
+    write_event(client, &CORRELATOR, event).await;
 }
 
 #[cfg(test)]
