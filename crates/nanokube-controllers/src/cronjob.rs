@@ -22,7 +22,7 @@ pub use sync::{
 };
 
 use crate::events::{EventType, Recorder};
-use crate::{Error, LogFailures, RETRY, is_already_exists, is_not_found};
+use crate::{Error, LogFailures, RETRY, is_already_exists};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -131,13 +131,13 @@ async fn reconcile(cached: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, Er
 
     let background = DeleteParams::background();
     for job in &plan.delete_history {
+        // Upstream `deleteJob`: any failure, a vanished Job included, is a FailedDelete.
         match jobs.delete(job, &background).await {
             Ok(_) => {
                 let msg = format!("Deleted job {job}");
                 ctx.event(&cj, EventType::Normal, "SuccessfulDelete", &msg)
                     .await;
             }
-            Err(e) if is_not_found(&e) => {}
             Err(e) => {
                 let msg = format!("Deleted job: {}", message(&e));
                 ctx.event(&cj, EventType::Warning, "FailedDelete", &msg)
@@ -174,6 +174,13 @@ async fn replace_and_create(
     status: &mut CronJobStatus,
 ) -> Result<(), Error> {
     for job in &plan.replace {
+        // Upstream reads each active Job first; one it cannot read (gone, say) stops the
+        // replacement with a FailedGet, and the next sync reports it missing.
+        if let Err(e) = jobs.get(job).await {
+            let msg = format!("Get job: {}", message(&e));
+            ctx.event(cj, EventType::Warning, "FailedGet", &msg).await;
+            return Err(e.into());
+        }
         match jobs.delete(job, &DeleteParams::background()).await {
             Ok(_) => {
                 remove_active(status, job);
@@ -181,8 +188,6 @@ async fn replace_and_create(
                 ctx.event(cj, EventType::Normal, "SuccessfulDelete", &msg)
                     .await;
             }
-            // Gone already: the next sync reports it missing.
-            Err(e) if is_not_found(&e) => {}
             Err(e) => {
                 let msg = format!("Deleted job: {}", message(&e));
                 ctx.event(cj, EventType::Warning, "FailedDelete", &msg)

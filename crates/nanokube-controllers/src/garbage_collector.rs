@@ -149,8 +149,8 @@ impl From<Propagation> for PropagationPolicy {
 pub enum DependentAction {
     /// Nothing: every owner is there.
     Keep,
-    /// Some owner remains: replace `metadata.ownerReferences` with this list (dangling
-    /// references dropped, references to foreground-deleting owners unblocked).
+    /// Some owner remains: replace `metadata.ownerReferences` with this list (references to
+    /// dangling owners and to owners deleting their dependents in the foreground dropped).
     SetOwnerReferences(Vec<OwnerReference>),
     /// No owner remains: delete the dependent.
     Delete(Propagation),
@@ -158,9 +158,9 @@ pub enum DependentAction {
 
 /// Upstream `attemptToDeleteItem` for a dependent that is not itself being deleted.
 ///
-/// * Some owner is solid: keep the object, dropping dangling references and clearing
-///   `blockOwnerDeletion` on references to owners that wait for their dependents (otherwise a
-///   dependent that is not going away would block that owner forever).
+/// * Some owner is solid: keep the object, dropping its references to dangling owners and to
+///   owners that wait for their dependents (otherwise a dependent that is not going away
+///   would hold up that owner forever).
 /// * No solid owner, some owner waiting in the foreground and the dependent has dependents of
 ///   its own: delete it in the foreground too, so the wait cascades down.
 /// * Otherwise delete it with the policy its own finalizers ask for, Background by default.
@@ -177,18 +177,16 @@ pub fn decide_dependent(
         if owners.dangling.is_empty() && owners.waiting.is_empty() {
             return DependentAction::Keep;
         }
-        let dangling: Vec<&str> = owners.dangling.iter().map(|o| o.uid.as_str()).collect();
-        let waiting: Vec<&str> = owners.waiting.iter().map(|o| o.uid.as_str()).collect();
+        let gone: Vec<&str> = owners
+            .dangling
+            .iter()
+            .chain(&owners.waiting)
+            .map(|o| o.uid.as_str())
+            .collect();
         let kept: Vec<OwnerReference> = refs
             .iter()
-            .filter(|r| !dangling.contains(&r.uid.as_str()))
-            .map(|r| {
-                let mut r = r.clone();
-                if waiting.contains(&r.uid.as_str()) && r.block_owner_deletion == Some(true) {
-                    r.block_owner_deletion = Some(false);
-                }
-                r
-            })
+            .filter(|r| !gone.contains(&r.uid.as_str()))
+            .cloned()
             .collect();
         return if kept.as_slice() == refs {
             DependentAction::Keep
@@ -702,7 +700,7 @@ impl Collector {
             self.remove_finalizer(owner, FOREGROUND_FINALIZER).await?;
             return Ok(None);
         }
-        // Each dependent, looked at, finds this owner waiting and deletes itself (or unblocks
+        // Each dependent, looked at, finds this owner waiting and deletes itself (or drops
         // its reference when another owner keeps it).
         for d in dependents.iter().filter(|d| !d.deleting) {
             self.enqueue(&d.uid);
@@ -832,7 +830,7 @@ mod tests {
     }
 
     #[test]
-    fn dependent_kept_by_another_owner_unblocks_the_foreground_owner() {
+    fn dependent_kept_by_another_owner_drops_the_foreground_owner() {
         let refs = vec![owner("a", true), owner("b", true)];
         let owners = classify_owners(
             &refs,
@@ -843,7 +841,7 @@ mod tests {
         );
         assert_eq!(
             decide_dependent(&refs, &owners, &[], false),
-            DependentAction::SetOwnerReferences(vec![owner("a", false), owner("b", true)])
+            DependentAction::SetOwnerReferences(vec![owner("b", true)])
         );
     }
 

@@ -11,7 +11,7 @@
 use crate::LogFailures;
 use crate::garbage_collector::dynamic_api;
 use crate::{RETRY, is_not_found};
-use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition, NamespaceSpec};
+use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition, NamespaceSpec, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -93,6 +93,39 @@ impl ContentReport {
 /// in a dot: `pods.`).
 fn report_key(r: &ResourceInfo) -> String {
     format!("{}.{}", r.plural, r.group)
+}
+
+/// Upstream `estimateGracefulTermination`: how long the namespace's pods that are not yet
+/// terminal may still take to stop (their largest `terminationGracePeriodSeconds`).
+pub fn pods_termination_estimate(pods: &[Pod]) -> i64 {
+    pods.iter()
+        .filter(|p| {
+            !matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            )
+        })
+        .filter_map(|p| p.spec.as_ref()?.termination_grace_period_seconds)
+        .max()
+        .unwrap_or(0)
+        .max(0)
+}
+
+/// Upstream's verdict on what is left of a resource after its deletion: objects still
+/// terminating (a grace period estimate) or held by finalizers are waited for; anything else
+/// should have gone, and is a content-deletion failure with upstream's message.
+pub fn leftover_failure(
+    r: &ResourceInfo,
+    namespace: &str,
+    finalizers_left: bool,
+    estimate: i64,
+) -> Option<String> {
+    (estimate == 0 && !finalizers_left).then(|| {
+        format!(
+            "unexpected items still remain in namespace: {namespace} for gvr: {}/{}, Resource={}",
+            r.group, r.version, r.plural
+        )
+    })
 }
 
 /// The namespace's deletion conditions as upstream writes them: `(type, status, reason,
@@ -228,6 +261,12 @@ async fn delete_content(
     if listed.items.is_empty() {
         return Ok(());
     }
+    let estimate = if r.group.is_empty() && r.plural == "pods" {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        pods_termination_estimate(&pods.list(&lp).await?.items)
+    } else {
+        0
+    };
     // Objects already on their way out are not deleted again (that could shorten a pod's
     // grace period); the rest go in one deletecollection, Background like upstream.
     if listed
@@ -261,12 +300,17 @@ async fn delete_content(
     let left = api.list_metadata(&lp).await?;
     if !left.items.is_empty() {
         report.remaining.insert(report_key(r), left.items.len());
+        let mut finalizers_left = false;
         for f in left
             .items
             .iter()
             .flat_map(|o| o.metadata.finalizers.iter().flatten())
         {
+            finalizers_left = true;
             *report.finalizers.entry(f.clone()).or_default() += 1;
+        }
+        if let Some(failure) = leftover_failure(r, namespace, finalizers_left, estimate) {
+            report.failures.push(failure);
         }
     }
     Ok(())
@@ -283,9 +327,15 @@ async fn reconcile(ns: Arc<Namespace>, client: Arc<kube::Client>) -> Result<Acti
     for r in content_resources() {
         if let Err(e) = delete_content(&client, r, &name, &mut report).await {
             tracing::debug!(namespace = %name, resource = r.plural, error = %e, "namespace content");
-            report.failures.push(format!("{}: {e}", report_key(r)));
+            let text = match &e {
+                kube::Error::Api(s) => s.message.clone(),
+                other => other.to_string(),
+            };
+            report.failures.push(text);
         }
     }
+    // Upstream sorts the failures' texts.
+    report.failures.sort();
     let api: Api<Namespace> = Api::all((*client).clone());
     // Fresh copy: the cached one may be stale, and both writes below carry its resourceVersion.
     let Some(mut current) = api.get_opt(&name).await? else {
@@ -466,5 +516,52 @@ mod tests {
             discovery.and_then(|c| c.last_transition_time.clone()),
             Some(t0)
         );
+    }
+
+    #[test]
+    fn leftovers_without_finalizers_or_terminating_pods_are_a_content_failure() {
+        let pods = resource::ALL
+            .iter()
+            .copied()
+            .find(|r| r.plural == "pods" && r.group.is_empty())
+            .expect("pods are served");
+        let jobs = resource::ALL
+            .iter()
+            .copied()
+            .find(|r| r.plural == "jobs" && r.group == "batch")
+            .expect("jobs are served");
+        assert_eq!(
+            leftover_failure(pods, "team-a", false, 0).as_deref(),
+            Some("unexpected items still remain in namespace: team-a for gvr: /v1, Resource=pods")
+        );
+        assert_eq!(
+            leftover_failure(jobs, "team-a", false, 0).as_deref(),
+            Some(
+                "unexpected items still remain in namespace: team-a for gvr: batch/v1, Resource=jobs"
+            )
+        );
+        assert_eq!(leftover_failure(jobs, "team-a", true, 0), None);
+        assert_eq!(leftover_failure(pods, "team-a", false, 30), None);
+    }
+
+    #[test]
+    fn running_pods_give_their_grace_period_as_the_estimate() {
+        let pod = |phase: &str, grace: i64| Pod {
+            spec: Some(k8s_openapi::api::core::v1::PodSpec {
+                termination_grace_period_seconds: Some(grace),
+                ..Default::default()
+            }),
+            status: Some(k8s_openapi::api::core::v1::PodStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            pods_termination_estimate(&[pod("Running", 30), pod("Pending", 45), pod("Failed", 90)]),
+            45
+        );
+        assert_eq!(pods_termination_estimate(&[pod("Succeeded", 30)]), 0);
+        assert_eq!(pods_termination_estimate(&[]), 0);
     }
 }

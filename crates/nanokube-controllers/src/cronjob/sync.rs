@@ -363,13 +363,14 @@ pub fn sync(cj: &CronJob, jobs: &[Job], now: DateTime<Utc>) -> SyncPlan {
         ..Default::default()
     };
 
-    // History first: deleting a Job also takes it off the active list, without an Event.
+    reconcile_active(&mut plan, &owned, jobs);
+
+    // Then the history (upstream `cleanupFinishedJobs` runs after `syncCronJob`, whatever it
+    // decided): a finished Job is first reported (SawCompletedJob), then maybe deleted.
     plan.delete_history = history_to_delete(cj, &owned);
     for gone in plan.delete_history.clone() {
         remove_active(&mut plan.status, &gone);
     }
-
-    reconcile_active(&mut plan, &owned, jobs);
 
     if cj.metadata.deletion_timestamp.is_some() {
         // A CronJob being deleted only gets its status kept true.
@@ -426,7 +427,7 @@ fn reconcile_active(plan: &mut SyncPlan, owned: &[&Job], all: &[Job]) {
             remove_active(&mut plan.status, &job_name);
             plan.events.push(CronJobEvent::normal(
                 "SawCompletedJob",
-                format!("Saw completed job: {job_name}, status: {outcome}"),
+                format!("Saw completed job: {job_name}, condition: {outcome}"),
             ));
         }
         if outcome == "Complete" {

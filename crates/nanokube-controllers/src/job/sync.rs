@@ -559,21 +559,38 @@ pub fn pod_for(job: &Job, index: Option<i32>) -> Pod {
 }
 
 /// Orders active pods for removal, most expendable first (upstream `activePodsForRemoval`
-/// via `controller.ActivePods`): unscheduled, pending, not ready, then the youngest.
+/// via `controller.ActivePods`): unscheduled before scheduled, Pending < Unknown < Running,
+/// not ready before ready, ready for a shorter time first, more restarts first, then the
+/// youngest.
 fn removal_order(pods: &mut [&Pod]) {
-    pods.sort_by_key(|p| {
-        let scheduled = p
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_deref())
-            .is_some_and(|n| !n.is_empty());
-        let running = phase(p) == "Running";
+    use crate::replicaset::pods::{max_restarts, node_name, ready_since};
+    use std::cmp::Reverse;
+    pods.sort_by_cached_key(|p| {
+        let phase = match phase(p) {
+            "Running" => 2,
+            "Unknown" => 1,
+            _ => 0,
+        };
+        let ready = is_ready(p);
+        // A ready pod without a ready time counts as the most recently ready.
+        let ready_at = match ready {
+            true => ready_since(p).map_or(i64::MAX, |t| t.timestamp()),
+            false => 0,
+        };
         let created = p
             .metadata
             .creation_timestamp
             .as_ref()
             .map_or(i64::MAX, |t| t.0.as_second());
-        (scheduled, running, is_ready(p), std::cmp::Reverse(created))
+        let (restarts, _) = max_restarts(p);
+        (
+            !node_name(p).is_empty(),
+            phase,
+            ready,
+            Reverse(ready_at),
+            Reverse(restarts),
+            Reverse(created),
+        )
     });
 }
 

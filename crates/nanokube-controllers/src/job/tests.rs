@@ -1411,3 +1411,36 @@ fn completion_is_noticed_even_while_expectations_are_pending() {
         "{conds:?}"
     );
 }
+
+#[test]
+fn scale_down_removes_the_most_recently_ready_and_most_restarted_pods_first() {
+    let mut sim = Sim::new(job(Some(4), Some(4)));
+    sim.step(at(0));
+    let names = sim.active_names();
+    assert_eq!(names.len(), 4);
+    for (i, name) in names.iter().enumerate() {
+        sim.run_pod(name, true);
+        let p = sim.pod_mut(name);
+        p.spec.as_mut().unwrap().node_name = Some("node".into());
+        let status = p.status.as_mut().unwrap();
+        status.conditions.as_mut().unwrap()[0].last_transition_time = Some(to_time(at(10)));
+        status.container_statuses = Some(vec![ContainerStatus {
+            name: "resting".into(),
+            restart_count: 0,
+            ..Default::default()
+        }]);
+        match i {
+            // Ready most recently: the first to go.
+            1 => {
+                status.conditions.as_mut().unwrap()[0].last_transition_time = Some(to_time(at(50)))
+            }
+            // Restarted: next.
+            3 => status.container_statuses.as_mut().unwrap()[0].restart_count = 2,
+            _ => {}
+        }
+    }
+    sim.job.spec.as_mut().unwrap().parallelism = Some(2);
+    let plan = sim.step(at(60));
+    assert_eq!(plan.delete, vec![names[1].clone(), names[3].clone()]);
+    assert_eq!(plan.release_before_delete, plan.delete);
+}
