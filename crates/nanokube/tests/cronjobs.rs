@@ -84,6 +84,32 @@ fn unix_seconds(rfc3339: &str) -> i64 {
         .expect("date prints seconds")
 }
 
+/// The `sleepy-…` Jobs, once the schedule has made one (within two minutes and a little).
+fn first_scheduled_jobs(c: &TestCluster) -> Vec<Value> {
+    let mut scheduled = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(130), || {
+            scheduled = jobs_named(c, "sleepy-");
+            !scheduled.is_empty()
+        }),
+        "no Job from the schedule: {}",
+        c.kubectl(&["get", "jobs"]).stdout
+    );
+    scheduled
+}
+
+/// `kubectl get jobs` shows `name` with these COMPLETIONS.
+fn assert_job_row(c: &TestCluster, name: &str, completions: &str) {
+    let jobs = c.kubectl(&["get", "jobs"]).ok();
+    assert!(
+        jobs.stdout
+            .lines()
+            .any(|l| l.starts_with(name) && l.contains(completions)),
+        "{}",
+        jobs.stdout
+    );
+}
+
 /// Waits until no Job or pod whose `kind/name` contains one of `parts` is left.
 fn assert_all_gone(c: &TestCluster, parts: &[&str]) {
     let leftovers = || {
@@ -277,15 +303,7 @@ fn sleepy_cronjob_runs_every_two_minutes_and_finished_jobs_expire() {
     );
 
     // The scheduled Job: within two minutes (and a little) of the CronJob's creation.
-    let mut scheduled = Vec::new();
-    assert!(
-        eventually(Duration::from_secs(130), || {
-            scheduled = jobs_named(&c, "sleepy-");
-            !scheduled.is_empty()
-        }),
-        "no Job from the schedule: {}",
-        c.kubectl(&["get", "jobs"]).stdout
-    );
+    let scheduled = first_scheduled_jobs(&c);
     let job = &scheduled[0];
     let name = job["metadata"]["name"].as_str().expect("name").to_string();
     let stamp = job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
@@ -312,14 +330,7 @@ fn sleepy_cronjob_runs_every_two_minutes_and_finished_jobs_expire() {
         "{}",
         json(&c, &["get", "job", &name])
     );
-    let jobs = c.kubectl(&["get", "jobs"]).ok();
-    assert!(
-        jobs.stdout
-            .lines()
-            .any(|l| l.starts_with(&name) && l.contains("1/1")),
-        "{}",
-        jobs.stdout
-    );
+    assert_job_row(&c, &name, "1/1");
 
     // The CronJob saw it finish: nothing active, both times recorded.
     assert!(
@@ -371,15 +382,7 @@ fn cron_pods_past_their_active_deadline_are_terminated() {
     let created = c.kubectl(&["create", "-f", &f]).ok();
     assert_eq!(created.stdout.trim(), "cronjob.batch/sleepy created");
 
-    let mut scheduled = Vec::new();
-    assert!(
-        eventually(Duration::from_secs(130), || {
-            scheduled = jobs_named(&c, "sleepy-");
-            !scheduled.is_empty()
-        }),
-        "no Job from the schedule: {}",
-        c.kubectl(&["get", "jobs"]).stdout
-    );
+    let scheduled = first_scheduled_jobs(&c);
     let name = scheduled[0]["metadata"]["name"]
         .as_str()
         .expect("name")
@@ -416,14 +419,7 @@ fn cron_pods_past_their_active_deadline_are_terminated() {
     assert!((9..=14).contains(&ran), "ran {ran}s, not about 10s: {pod}");
 
     // The Job retries and is not done (0/1); the CronJob counts it as active.
-    let jobs = c.kubectl(&["get", "jobs"]).ok();
-    assert!(
-        jobs.stdout
-            .lines()
-            .any(|l| l.starts_with(&name) && l.contains("0/1")),
-        "{}",
-        jobs.stdout
-    );
+    assert_job_row(&c, &name, "0/1");
     assert!(
         eventually(Duration::from_secs(10), || {
             let table = c.kubectl(&["get", "cronjobs.batch"]).ok().stdout;

@@ -1320,14 +1320,20 @@ fn owned_pods_that_stopped_matching_are_released_and_replaced() {
     assert_eq!(sim.status().active, Some(1));
 }
 
-#[test]
-fn a_job_resumed_after_its_deadline_passed_fails_with_deadline_exceeded() {
+/// A Job with a 30 s deadline, started at 0 and suspended at 5 (its pod gone).
+fn suspended_with_a_deadline() -> Sim {
     let mut sim = Sim::new(job(Some(1), Some(1)));
     sim.job.spec.as_mut().unwrap().active_deadline_seconds = Some(30);
     sim.step(at(0));
     sim.job.spec.as_mut().unwrap().suspend = Some(true);
     sim.step(at(5));
     sim.reap_terminating();
+    sim
+}
+
+#[test]
+fn a_job_resumed_after_its_deadline_passed_fails_with_deadline_exceeded() {
+    let mut sim = suspended_with_a_deadline();
     sim.step(at(6));
     // Suspended past the deadline: the deadline does not fire while suspended...
     let plan = sim.step(at(60));
@@ -1343,12 +1349,7 @@ fn a_job_resumed_after_its_deadline_passed_fails_with_deadline_exceeded() {
 
 #[test]
 fn a_job_resumed_within_its_deadline_counts_it_from_the_resume() {
-    let mut sim = Sim::new(job(Some(1), Some(1)));
-    sim.job.spec.as_mut().unwrap().active_deadline_seconds = Some(30);
-    sim.step(at(0));
-    sim.job.spec.as_mut().unwrap().suspend = Some(true);
-    sim.step(at(5));
-    sim.reap_terminating();
+    let mut sim = suspended_with_a_deadline();
     sim.job.spec.as_mut().unwrap().suspend = Some(false);
     sim.step(at(20));
     assert_eq!(sim.status().start_time, Some(to_time(at(20))));
