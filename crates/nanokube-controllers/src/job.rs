@@ -176,7 +176,11 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
         // A failed creation is retried with upstream's per-Job API back-off (1 s doubling to
         // a minute): nothing else would wake the Job, since its status may not change.
         let retry = ctx.create_backoff(&uid, create_failed);
-        action = match (satisfied, plan.requeue_after.or(retry)) {
+        let requeue = match (plan.requeue_after, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        action = match (satisfied, requeue) {
             (false, _) => Action::requeue(EXPECTATIONS_RECHECK),
             (true, Some(d)) => Action::requeue(d.max(Duration::from_millis(100))),
             (true, None) => Action::await_change(),
@@ -184,7 +188,7 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
         if !removed_all {
             return Ok(Action::requeue(RETRY));
         }
-        if plan.remove_finalizer.is_empty() {
+        if plan.remove_finalizer.is_empty() || create_failed {
             break;
         }
     }

@@ -393,3 +393,39 @@ fn indexed_job_runs_each_index_and_fails_the_index_out_of_its_budget() {
         assert_eq!(logs.trim(), format!("index={i} host=shards-{i}"), "{pod}");
     }
 }
+
+#[test]
+fn pod_creation_refused_by_admission_is_retried_until_it_succeeds() {
+    let _serial = serial();
+    let c = TestCluster::start();
+    // The Job's pods name a service account that does not exist yet: admission refuses them.
+    let manifest = SLEEPY_JOB
+        .replace("args: [\"3\"]", "args: [\"1\"]")
+        .replace(
+            "    spec:\n      containers:",
+            "    spec:\n      serviceAccountName: late\n      containers:",
+        );
+    assert!(manifest.contains("serviceAccountName: late"), "{manifest}");
+    let f = c.file("job.yaml", &manifest);
+    c.kubectl(&["create", "-f", &f]).ok();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let described = c.kubectl(&["describe", "job", "sleepy"]).ok().stdout;
+            described.contains("FailedCreate")
+                && described.contains("serviceaccount \"late\" not found")
+        }),
+        "{}",
+        c.kubectl(&["describe", "job", "sleepy"]).stdout
+    );
+    // Once the account exists, a retry (with back-off, nothing else wakes the Job) succeeds.
+    c.kubectl(&["create", "serviceaccount", "late"]).ok();
+    assert!(
+        eventually(Duration::from_secs(90), || condition(
+            &job(&c, "sleepy"),
+            "Complete"
+        )
+        .is_some()),
+        "{}",
+        job(&c, "sleepy")
+    );
+}
