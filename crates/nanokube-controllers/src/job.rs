@@ -28,6 +28,7 @@ pub use sync::{
 use crate::LogFailures;
 use crate::events::Recorder;
 use crate::expectations::Expectations;
+use crate::failure_backoff::FailureBackoff;
 use crate::ownership::owners_for_dependent;
 use crate::{Error, RETRY, is_not_found};
 use futures::StreamExt;
@@ -37,8 +38,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::{WatchStreamExt, watcher};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The injected source of "now", shared with the API server and the other controllers.
@@ -79,29 +79,12 @@ struct Context {
     clock: Arc<dyn Clock>,
     recorder: Recorder,
     expectations: Expectations,
-    /// Consecutive syncs per Job uid whose pod creation failed.
-    create_failures: Mutex<HashMap<String, u32>>,
+    /// Retry waits after failed pod creations (upstream `DefaultJobApiBackOff` 1 s,
+    /// doubling, capped at `MaxJobApiBackOff` 1 min).
+    create_failures: FailureBackoff,
 }
 
 impl Context {
-    /// Counts a sync's pod-creation outcome for the Job and returns how long to wait before
-    /// retrying after a failure (upstream `DefaultJobApiBackOff` 1 s, doubling, capped at
-    /// `MaxJobApiBackOff` 1 min); `None` after a sync without one.
-    fn create_backoff(&self, uid: &str, failed: bool) -> Option<Duration> {
-        let mut map = self
-            .create_failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !failed {
-            map.remove(uid);
-            return None;
-        }
-        let n = map.entry(uid.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-        let secs = 1u64 << (*n - 1).min(6);
-        Some(Duration::from_secs(secs.min(60)))
-    }
-
     /// Records a `core/v1` Event on the Job (what `kubectl describe job` lists).
     async fn event(&self, job: &Job, type_: EventType, reason: &str, message: &str) {
         self.recorder.publish(job, type_, reason, message).await;
@@ -122,7 +105,7 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
     let Some(mut job) = jobs.get_opt(&name).await? else {
         if let Some(uid) = &cached.metadata.uid {
             ctx.expectations.forget(uid);
-            ctx.create_backoff(uid, false);
+            ctx.create_failures.record(uid, false);
         }
         return Ok(Action::await_change());
     };
@@ -131,7 +114,7 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
     for _ in 0..MAX_ROUNDS {
         if is_finished(&job) || !is_managed(&job) {
             ctx.expectations.forget(&uid);
-            ctx.create_backoff(&uid, false);
+            ctx.create_failures.record(&uid, false);
             return Ok(Action::await_change());
         }
         let selector = job
@@ -175,7 +158,7 @@ async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error>
         }
         // A failed creation is retried with upstream's per-Job API back-off (1 s doubling to
         // a minute): nothing else would wake the Job, since its status may not change.
-        let retry = ctx.create_backoff(&uid, create_failed);
+        let retry = ctx.create_failures.record(&uid, create_failed);
         let requeue = match (plan.requeue_after, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -333,7 +316,7 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
         client,
         clock,
         expectations: Expectations::default(),
-        create_failures: Mutex::new(HashMap::new()),
+        create_failures: FailureBackoff::new(Duration::from_secs(1), Duration::from_secs(60)),
     });
     let controller = Controller::new(jobs, watcher::Config::default());
     let store = controller.store();

@@ -14,6 +14,7 @@ pub mod cronjob;
 pub mod deployment;
 pub mod events;
 mod expectations;
+mod failure_backoff;
 pub mod garbage_collector;
 pub mod job;
 pub mod namespace;

@@ -19,6 +19,7 @@ pub use sync::{
 
 use crate::events::{EventType, Recorder};
 use crate::expectations::Expectations;
+use crate::failure_backoff::FailureBackoff;
 use crate::ownership::owners_for_dependent;
 use crate::{Error, LogFailures, RETRY, is_not_found};
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -27,8 +28,8 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use nanokube_registry::clock::Clock;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The component name on the ReplicaSet's Events.
@@ -47,33 +48,6 @@ struct Context {
     recorder: Recorder,
     expectations: Expectations,
     failures: FailureBackoff,
-}
-
-/// Consecutive syncs per ReplicaSet uid whose pod creations or deletions failed, and how
-/// long to wait before the next attempt: 2 s, doubling with each failure in a row, at most
-/// 5 min (upstream's rate-limited work queue backs off the same way), so a ReplicaSet that
-/// cannot create its pods does not retry — and record a `FailedCreate` Event — every 2 s.
-#[derive(Default)]
-pub(crate) struct FailureBackoff(Mutex<HashMap<String, u32>>);
-
-impl FailureBackoff {
-    /// Notes the outcome of a sync; after a failure, returns the wait before the next one.
-    pub(crate) fn record(&self, uid: &str, failed: bool) -> Option<Duration> {
-        let mut failures = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !failed {
-            failures.remove(uid);
-            return None;
-        }
-        let n = failures.entry(uid.to_string()).or_default();
-        let delay = RETRY
-            .saturating_mul(2u32.saturating_pow(*n))
-            .min(MAX_FAILURE_BACKOFF);
-        *n = n.saturating_add(1);
-        Some(delay)
-    }
 }
 
 fn controlled_by(pod: &Pod, uid: &str) -> bool {
@@ -332,7 +306,7 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
         client,
         clock,
         expectations: Expectations::default(),
-        failures: FailureBackoff::default(),
+        failures: FailureBackoff::new(RETRY, MAX_FAILURE_BACKOFF),
     });
     let controller = Controller::new(replica_sets, watcher::Config::default());
     let store = controller.store();

@@ -387,7 +387,7 @@ fn more_restarts_are_deleted_first_among_equals() {
 
 #[test]
 fn failing_syncs_back_off_exponentially_up_to_five_minutes_and_reset_on_success() {
-    let backoff = FailureBackoff::default();
+    let backoff = FailureBackoff::new(RETRY, MAX_FAILURE_BACKOFF);
     let waits: Vec<u64> = (0..10)
         .map(|_| backoff.record("rs", true).unwrap().as_secs())
         .collect();
