@@ -22,7 +22,11 @@ pub use sync::{
 };
 
 use crate::events::{EventType, Recorder};
+use crate::failure_backoff::FailureBackoff;
 use crate::{Error, LogFailures, RETRY, is_already_exists};
+
+/// The longest wait between retries of a CronJob whose syncs keep failing.
+const MAX_FAILURE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(300);
 use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -41,6 +45,9 @@ struct Context {
     /// The `(schedule, timeZone)` each CronJob (by uid) had at its last sync, to tell an edit
     /// of either from any other change (upstream `updateCronJob`).
     seen: Mutex<HashMap<String, (String, Option<String>)>>,
+    /// Retry waits after failed syncs (a Job that cannot be created, say): 2 s doubling to
+    /// 5 min, like upstream's rate-limited queue, rather than a fixed pace.
+    failures: FailureBackoff,
 }
 
 impl Context {
@@ -111,6 +118,7 @@ async fn reconcile(cached: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, Er
     let Some(cj) = cronjobs.get_opt(&name).await? else {
         if let Some(uid) = &cached.metadata.uid {
             ctx.forget(uid);
+            ctx.failures.record(uid, false);
         }
         return Ok(Action::await_change());
     };
@@ -159,6 +167,9 @@ async fn reconcile(cached: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, Er
             .await?;
     }
     outcome?;
+    if let Some(uid) = &cj.metadata.uid {
+        ctx.failures.record(uid, false);
+    }
     Ok(plan
         .requeue_after
         .map_or_else(Action::await_change, Action::requeue))
@@ -235,10 +246,18 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
         client,
         clock,
         seen: Mutex::new(HashMap::new()),
+        failures: FailureBackoff::new(RETRY, MAX_FAILURE_BACKOFF),
     });
     Controller::new(cronjobs, watcher::Config::default())
         .owns(jobs, watcher::Config::default())
-        .run(reconcile, |_, _, _| Action::requeue(RETRY), ctx)
+        .run(
+            reconcile,
+            |cj, _, ctx| {
+                let uid = cj.metadata.uid.as_deref().unwrap_or_default();
+                Action::requeue(ctx.failures.record(uid, true).unwrap_or(RETRY))
+            },
+            ctx,
+        )
         .log_failures("cronjob controller")
         .await;
 }
