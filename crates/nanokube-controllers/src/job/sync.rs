@@ -305,28 +305,11 @@ pub(super) fn completion_index(pod: &Pod) -> Option<i32> {
         .filter(|i| *i >= 0)
 }
 
-/// Upstream `getFinishedTime`: the latest container `finishedAt` (when all containers
-/// terminated), else when Ready went False, else deletion time minus grace, else creation.
+/// Upstream `getFinishedTime`: the latest container `finishedAt` (when all containers, and
+/// all sidecars — restartable init containers — terminated), else when Ready went False,
+/// else deletion time minus grace, else creation.
 pub(super) fn finish_time(pod: &Pod, now: DateTime<Utc>) -> DateTime<Utc> {
-    let statuses = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_deref())
-        .unwrap_or_default();
-    let mut latest: Option<DateTime<Utc>> = None;
-    let mut all_terminated = !statuses.is_empty();
-    for cs in statuses {
-        match cs
-            .state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .and_then(|t| t.finished_at.as_ref())
-        {
-            Some(t) => latest = latest.max(Some(from_time(t))),
-            None => all_terminated = false,
-        }
-    }
-    if all_terminated && let Some(t) = latest {
+    if let Some(t) = containers_finish_time(pod) {
         return t;
     }
     if let Some(t) = pod_condition(pod, "Ready")
@@ -343,6 +326,35 @@ pub(super) fn finish_time(pod: &Pod, now: DateTime<Utc>) -> DateTime<Utc> {
         .creation_timestamp
         .as_ref()
         .map_or(now, from_time)
+}
+
+/// Upstream `getFinishTimeFromContainers`: the latest `finishedAt` of the containers and the
+/// sidecars, or `None` while any of them has not terminated (or there are none).
+fn containers_finish_time(pod: &Pod) -> Option<DateTime<Utc>> {
+    let status = pod.status.as_ref()?;
+    let sidecars: Vec<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.init_containers.iter().flatten())
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+        .map(|c| c.name.as_str())
+        .collect();
+    let main = status.container_statuses.iter().flatten();
+    let side = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .filter(|c| sidecars.contains(&c.name.as_str()));
+    let mut latest: Option<DateTime<Utc>> = None;
+    for cs in main.chain(side) {
+        let finished = cs
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .and_then(|t| t.finished_at.as_ref())?;
+        latest = latest.max(Some(from_time(finished)));
+    }
+    latest
 }
 
 /// Upstream backoff record: 10 s × 2^(n−1) (capped) for the n failures since the last

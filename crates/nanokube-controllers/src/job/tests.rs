@@ -1445,3 +1445,47 @@ fn scale_down_removes_the_most_recently_ready_and_most_restarted_pods_first() {
     assert_eq!(plan.delete, vec![names[1].clone(), names[3].clone()]);
     assert_eq!(plan.release_before_delete, plan.delete);
 }
+
+#[test]
+fn a_pod_finishes_when_its_last_container_or_sidecar_does() {
+    use k8s_openapi::api::core::v1::Container;
+    let terminated = |name: &str, secs: Option<i64>| ContainerStatus {
+        name: name.into(),
+        state: Some(ContainerState {
+            terminated: secs.map(|s| ContainerStateTerminated {
+                finished_at: Some(to_time(at(s))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut pod = pod_for(&job(Some(1), Some(1)), None);
+    pod.metadata.creation_timestamp = Some(to_time(at(1)));
+    let spec = pod.spec.as_mut().unwrap();
+    spec.init_containers = Some(vec![
+        Container {
+            name: "setup".into(),
+            ..Default::default()
+        },
+        Container {
+            name: "proxy".into(),
+            restart_policy: Some("Always".into()),
+            ..Default::default()
+        },
+    ]);
+    pod.status = Some(PodStatus {
+        phase: Some("Failed".into()),
+        container_statuses: Some(vec![terminated("resting", Some(10))]),
+        init_container_statuses: Some(vec![
+            terminated("setup", Some(3)),
+            terminated("proxy", Some(15)),
+        ]),
+        ..Default::default()
+    });
+    // The sidecar stopped last; a plain init container does not count.
+    assert_eq!(sync::finish_time(&pod, at(100)), at(15));
+    // A sidecar still running means the containers have not all finished: creation time.
+    pod.status.as_mut().unwrap().init_container_statuses = Some(vec![terminated("proxy", None)]);
+    assert_eq!(sync::finish_time(&pod, at(100)), at(1));
+}
