@@ -429,3 +429,34 @@ fn pod_creation_refused_by_admission_is_retried_until_it_succeeds() {
         job(&c, "sleepy")
     );
 }
+
+#[test]
+fn many_similar_events_fold_into_one_in_describe_as_on_a_real_cluster() {
+    let _serial = serial();
+    let c = TestCluster::start();
+    let manifest = with_spec("  completions: 12\n  parallelism: 12\n")
+        .replace("args: [\"3\"]", "args: [\"0\"]");
+    let f = c.file("job.yaml", &manifest);
+    c.kubectl(&["create", "-f", &f]).ok();
+    assert!(
+        eventually(Duration::from_secs(60), || condition(
+            &job(&c, "sleepy"),
+            "Complete"
+        )
+        .is_some()),
+        "{}",
+        job(&c, "sleepy")
+    );
+    // Nine SuccessfulCreate Events of their own, then one that counts the other three.
+    let described = c.kubectl(&["describe", "job", "sleepy"]).ok().stdout;
+    let creates: Vec<&str> = described
+        .lines()
+        .filter(|l| l.contains("SuccessfulCreate"))
+        .collect();
+    assert_eq!(creates.len(), 10, "{described}");
+    assert!(
+        creates.iter().any(|l| l.contains("(x3 over ")
+            && l.contains("(combined from similar events): Created pod: sleepy-")),
+        "{described}"
+    );
+}
