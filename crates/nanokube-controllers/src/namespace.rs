@@ -17,7 +17,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use nanokube_registry::resource::{self, ResourceInfo};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,13 +61,14 @@ fn spec_finalizers(ns: &Namespace) -> Vec<&str> {
 
 /// `spec.finalizers` without `kubernetes`: the body of the finalize call.
 pub fn finalized_spec(ns: &Namespace) -> NamespaceSpec {
-    let rest: Vec<String> = spec_finalizers(ns)
+    // Upstream keeps the others as a set: sorted, each once.
+    let rest: BTreeSet<String> = spec_finalizers(ns)
         .into_iter()
         .filter(|f| *f != KUBERNETES_FINALIZER)
         .map(str::to_string)
         .collect();
     NamespaceSpec {
-        finalizers: Some(rest),
+        finalizers: Some(rest.into_iter().collect()),
     }
 }
 
@@ -210,40 +211,42 @@ pub fn deletion_conditions(report: &ContentReport) -> Vec<(String, String, Strin
     ]
 }
 
-/// `current` with the deletion conditions of `report` merged in (other conditions kept, a
-/// condition's `lastTransitionTime` kept while its status does not change), or `None` when
-/// nothing changes.
+/// `current` with the deletion conditions of `report` merged in as upstream's
+/// `updateConditions` does (a condition is updated where it stands, with a new
+/// `lastTransitionTime` whenever its status, reason or message changes; a missing one is
+/// appended), or `None` when nothing changes.
 pub fn merged_conditions(
     current: &[NamespaceCondition],
     report: &ContentReport,
     now: &Time,
 ) -> Option<Vec<NamespaceCondition>> {
-    let wanted = deletion_conditions(report);
-    let mut out: Vec<NamespaceCondition> = current
-        .iter()
-        .filter(|c| !wanted.iter().any(|w| w.0 == c.type_))
-        .cloned()
-        .collect();
+    let mut out = current.to_vec();
     let mut changed = false;
-    for (type_, status, reason, message) in wanted {
-        let old = current.iter().find(|c| c.type_ == type_);
-        let same = old.is_some_and(|c| {
-            c.status == status
-                && c.reason.as_deref() == Some(reason.as_str())
-                && c.message.as_deref() == Some(message.as_str())
-        });
-        changed |= !same;
-        let last_transition_time = match old {
-            Some(c) if c.status == status => c.last_transition_time.clone(),
-            _ => Some(now.clone()),
-        };
-        out.push(NamespaceCondition {
-            type_,
-            status,
-            reason: Some(reason),
-            message: Some(message),
-            last_transition_time,
-        });
+    for (type_, status, reason, message) in deletion_conditions(report) {
+        match out.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => {
+                if c.status != status
+                    || c.reason.as_deref() != Some(reason.as_str())
+                    || c.message.as_deref() != Some(message.as_str())
+                {
+                    c.status = status;
+                    c.reason = Some(reason);
+                    c.message = Some(message);
+                    c.last_transition_time = Some(now.clone());
+                    changed = true;
+                }
+            }
+            None => {
+                out.push(NamespaceCondition {
+                    type_,
+                    status,
+                    reason: Some(reason),
+                    message: Some(message),
+                    last_transition_time: Some(now.clone()),
+                });
+                changed = true;
+            }
+        }
     }
     changed.then_some(out)
 }
@@ -448,10 +451,10 @@ mod tests {
 
     #[test]
     fn finalize_removes_only_the_kubernetes_finalizer() {
-        let ns = terminating(&["example.com/x", "kubernetes"]);
+        let ns = terminating(&["example.com/x", "kubernetes", "a.io/y", "example.com/x"]);
         assert_eq!(
             finalized_spec(&ns).finalizers,
-            Some(vec!["example.com/x".to_string()])
+            Some(vec!["a.io/y".to_string(), "example.com/x".to_string()])
         );
     }
 
@@ -507,7 +510,7 @@ mod tests {
         assert_eq!(remaining.map(|c| c.status.as_str()), Some("False"));
         assert_eq!(
             remaining.and_then(|c| c.last_transition_time.clone()),
-            Some(t1)
+            Some(t1.clone())
         );
         let discovery = second
             .iter()
@@ -516,6 +519,19 @@ mod tests {
             discovery.and_then(|c| c.last_transition_time.clone()),
             Some(t0)
         );
+        // Updated where they stand, foreign conditions kept in place.
+        let mut with_other = vec![NamespaceCondition {
+            type_: "example.com/Other".into(),
+            status: "True".into(),
+            ..Default::default()
+        }];
+        with_other.extend(first.iter().cloned());
+        let Some(third) = merged_conditions(&with_other, &report, &t1) else {
+            panic!("a change is written");
+        };
+        let order: Vec<&str> = third.iter().map(|c| c.type_.as_str()).collect();
+        let before: Vec<&str> = with_other.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(order, before);
     }
 
     #[test]
