@@ -23,8 +23,8 @@ pub use util::{
 
 use crate::events::{EventType, Recorder};
 use crate::ownership::owners_for_dependent;
-use crate::replicaset::{controller_of, error_text, is_conflict, selector_of};
-use crate::{Error, LogFailures, RETRY, is_already_exists, is_not_found};
+use crate::replicaset::{controller_of, error_text, retry_after, selector_of};
+use crate::{Error, LogFailures, is_already_exists, is_not_found};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -296,14 +296,7 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
                 d.spec.as_ref().map(|s| &s.selector)
             })
         })
-        .run(
-            reconcile,
-            |_, e, _| match is_conflict(e) {
-                true => Action::requeue(CONFLICT_RETRY),
-                false => Action::requeue(RETRY),
-            },
-            ctx,
-        )
+        .run(reconcile, |_, e, _| retry_after(e), ctx)
         .log_failures("deployment controller")
         .await;
 }

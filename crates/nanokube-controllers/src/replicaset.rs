@@ -63,6 +63,15 @@ pub(crate) fn error_text(e: &kube::Error) -> String {
 }
 
 /// Whether an API error is `409 Conflict` on a stale resourceVersion.
+/// The error policy of the ReplicaSet and Deployment controllers: a lost write race is
+/// retried at once (almost), anything else after [`RETRY`].
+pub(crate) fn retry_after(e: &Error) -> Action {
+    match is_conflict(e) {
+        true => Action::requeue(CONFLICT_RETRY),
+        false => Action::requeue(RETRY),
+    }
+}
+
 pub(crate) fn is_conflict(e: &Error) -> bool {
     matches!(e, Error::Api(kube::Error::Api(s)) if s.code == 409)
 }
@@ -316,14 +325,7 @@ pub async fn run(client: kube::Client, clock: Arc<dyn Clock>) {
                 rs.spec.as_ref().map(|s| &s.selector)
             })
         })
-        .run(
-            reconcile,
-            |_, e, _| match is_conflict(e) {
-                true => Action::requeue(CONFLICT_RETRY),
-                false => Action::requeue(RETRY),
-            },
-            ctx,
-        )
+        .run(reconcile, |_, e, _| retry_after(e), ctx)
         .log_failures("replicaset controller")
         .await;
 }

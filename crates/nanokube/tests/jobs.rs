@@ -31,6 +31,16 @@ fn condition<'a>(job: &'a Value, kind: &str) -> Option<&'a Value> {
         .find(|c| c["type"] == kind && c["status"] == "True")
 }
 
+/// Waits up to `secs` for the Job's condition `kind` to be True.
+fn await_condition(c: &TestCluster, name: &str, kind: &str, secs: u64) {
+    assert!(
+        eventually(Duration::from_secs(secs), || condition(&job(c, name), kind)
+            .is_some()),
+        "no {kind} condition: {}",
+        job(c, name)
+    );
+}
+
 fn running_pods(c: &TestCluster, job: &str) -> usize {
     c.kubectl(&[
         "get",
@@ -55,15 +65,7 @@ fn sleepy_completes_one_of_one() {
         c.kubectl(&["create", "-f", &f]).ok().stdout.trim(),
         "job.batch/sleepy created"
     );
-    assert!(
-        eventually(Duration::from_secs(60), || condition(
-            &job(&c, "sleepy"),
-            "Complete"
-        )
-        .is_some()),
-        "{}",
-        job(&c, "sleepy")
-    );
+    await_condition(&c, "sleepy", "Complete", 60);
     let j = job(&c, "sleepy");
     assert_eq!(j["status"]["succeeded"], 1);
     assert!(
@@ -164,15 +166,7 @@ fn active_deadline_fails_the_job_with_deadline_exceeded() {
         .replace("args: [\"3\"]", "args: [\"5\"]");
     let f = c.file("job.yaml", &manifest);
     c.kubectl(&["create", "-f", &f]).ok();
-    assert!(
-        eventually(Duration::from_secs(60), || condition(
-            &job(&c, "sleepy"),
-            "Failed"
-        )
-        .is_some()),
-        "{}",
-        job(&c, "sleepy")
-    );
+    await_condition(&c, "sleepy", "Failed", 60);
     let j = job(&c, "sleepy");
     let failed = condition(&j, "Failed").expect("Failed");
     assert_eq!(failed["reason"], "DeadlineExceeded");
@@ -209,15 +203,7 @@ fn backoff_limit_one_fails_after_two_failures() {
     );
     let f = c.file("job.yaml", &manifest);
     c.kubectl(&["create", "-f", &f]).ok();
-    assert!(
-        eventually(Duration::from_secs(60), || condition(
-            &job(&c, "sleepy"),
-            "Failed"
-        )
-        .is_some()),
-        "{}",
-        job(&c, "sleepy")
-    );
+    await_condition(&c, "sleepy", "Failed", 60);
     let j = job(&c, "sleepy");
     assert_eq!(
         condition(&j, "Failed").map(|c| c["reason"].clone()),
@@ -357,15 +343,7 @@ fn indexed_job_runs_each_index_and_fails_the_index_out_of_its_budget() {
     let c = TestCluster::start();
     let f = c.file("indexed.yaml", INDEXED_JOB);
     c.kubectl(&["create", "-f", &f]).ok();
-    assert!(
-        eventually(Duration::from_secs(60), || condition(
-            &job(&c, "shards"),
-            "Failed"
-        )
-        .is_some()),
-        "{}",
-        job(&c, "shards")
-    );
+    await_condition(&c, "shards", "Failed", 60);
     let j = job(&c, "shards");
     let failed = condition(&j, "Failed").expect("Failed");
     assert_eq!(failed["reason"], "FailedIndexes");
@@ -419,15 +397,7 @@ fn pod_creation_refused_by_admission_is_retried_until_it_succeeds() {
     );
     // Once the account exists, a retry (with back-off, nothing else wakes the Job) succeeds.
     c.kubectl(&["create", "serviceaccount", "late"]).ok();
-    assert!(
-        eventually(Duration::from_secs(90), || condition(
-            &job(&c, "sleepy"),
-            "Complete"
-        )
-        .is_some()),
-        "{}",
-        job(&c, "sleepy")
-    );
+    await_condition(&c, "sleepy", "Complete", 90);
 }
 
 #[test]
@@ -438,15 +408,7 @@ fn many_similar_events_fold_into_one_in_describe_as_on_a_real_cluster() {
         .replace("args: [\"3\"]", "args: [\"0\"]");
     let f = c.file("job.yaml", &manifest);
     c.kubectl(&["create", "-f", &f]).ok();
-    assert!(
-        eventually(Duration::from_secs(60), || condition(
-            &job(&c, "sleepy"),
-            "Complete"
-        )
-        .is_some()),
-        "{}",
-        job(&c, "sleepy")
-    );
+    await_condition(&c, "sleepy", "Complete", 60);
     // Nine SuccessfulCreate Events of their own, then one that counts the other three.
     let described = c.kubectl(&["describe", "job", "sleepy"]).ok().stdout;
     let creates: Vec<&str> = described
