@@ -10,26 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{TestCluster, eventually, headers};
-
-/// The lab's CronJob (`004_…txt`), as written: batch/v1beta1, every two minutes.
-const SLEEPY_CRONJOB: &str = "apiVersion: batch/v1beta1
-kind: CronJob
-metadata:
-  name: sleepy
-spec:
-  schedule: \"*/2 * * * *\"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          containers:
-          - name: resting
-            image: busybox
-            command: [\"/bin/sleep\"]
-            args: [\"3\"]
-          restartPolicy: Never
-";
+use support::{SLEEPY_CRONJOB, TestCluster, eventually, headers};
 
 /// The lab's next step: the same CronJob with `sleep 30` and a pod-level
 /// `activeDeadlineSeconds: 10`, so every pod it runs is stopped after ten seconds.

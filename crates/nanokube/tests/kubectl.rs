@@ -5,26 +5,7 @@ mod support;
 
 use serde_json::Value;
 use std::time::Duration;
-use support::{SLEEPY_JOB, TestCluster, headers, read_until};
-
-/// The lab's CronJob, still at batch/v1beta1 as the lab has it.
-const SLEEPY_CRONJOB_V1BETA1: &str = "apiVersion: batch/v1beta1
-kind: CronJob
-metadata:
-  name: sleepy
-spec:
-  schedule: \"*/2 * * * *\"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          containers:
-          - name: resting
-            image: busybox
-            command: [\"/bin/sleep\"]
-            args: [\"3\"]
-          restartPolicy: Never
-";
+use support::{SLEEPY_CRONJOB, SLEEPY_JOB, TestCluster, headers, read_until};
 
 fn json(run: &support::Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout))
@@ -210,7 +191,7 @@ fn seed_job_is_stored_with_upstream_defaults() {
 #[test]
 fn seed_v1beta1_cronjob_is_served_as_batch_v1_with_a_deprecation_warning() {
     let c = TestCluster::start();
-    let f = c.file("cronjob.yaml", SLEEPY_CRONJOB_V1BETA1);
+    let f = c.file("cronjob.yaml", SLEEPY_CRONJOB);
     let out = c.kubectl(&["create", "-f", &f]).ok();
     assert_eq!(out.stdout.trim(), "cronjob.batch/sleepy created");
     assert!(

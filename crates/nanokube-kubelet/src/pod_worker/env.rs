@@ -4,6 +4,7 @@
 //! Everything here is pure: ConfigMaps and Secrets the container refers to are fetched first
 //! (see [`referenced_sources`]) and handed in as [`EnvSources`].
 
+use super::volumes::payload::field_path_value;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
@@ -293,19 +294,12 @@ fn valid_env_name(name: &str) -> bool {
             .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
 }
 
-/// The downward API's `fieldRef` paths the kubelet resolves.
+/// The downward API's `fieldRef` paths the kubelet resolves (upstream
+/// `podFieldSelectorRuntimeValue`): the node-side ones here, the pod's metadata as a
+/// downward API volume reads it (`fieldpath.ExtractFieldPathAsString`).
 fn field_ref_value(ctx: &PodContext<'_>, path: &str) -> Result<String, ConfigError> {
-    let pod = ctx.pod;
-    let meta = &pod.metadata;
-    let spec = pod.spec.as_ref();
-    let map_key = |prefix: &str| -> Option<String> {
-        let rest = path.strip_prefix(prefix)?.strip_suffix("']")?;
-        Some(rest.to_string())
-    };
-    let value = match path {
-        "metadata.name" => meta.name.clone().unwrap_or_default(),
-        "metadata.namespace" => meta.namespace.clone().unwrap_or_default(),
-        "metadata.uid" => meta.uid.clone().unwrap_or_default(),
+    let spec = ctx.pod.spec.as_ref();
+    Ok(match path {
         "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
         "spec.serviceAccountName" => spec
             .and_then(|s| s.service_account_name.clone())
@@ -313,25 +307,8 @@ fn field_ref_value(ctx: &PodContext<'_>, path: &str) -> Result<String, ConfigErr
         "status.podIP" | "status.podIPs" | "status.hostIP" | "status.hostIPs" => {
             ctx.host_ip.to_string()
         }
-        _ => {
-            if let Some(k) = map_key("metadata.labels['") {
-                meta.labels
-                    .as_ref()
-                    .and_then(|l| l.get(&k))
-                    .cloned()
-                    .unwrap_or_default()
-            } else if let Some(k) = map_key("metadata.annotations['") {
-                meta.annotations
-                    .as_ref()
-                    .and_then(|a| a.get(&k))
-                    .cloned()
-                    .unwrap_or_default()
-            } else {
-                return Err(ConfigError(format!("unsupported fieldPath: {path}")));
-            }
-        }
-    };
-    Ok(value)
+        _ => field_path_value(ctx.pod, path).map_err(ConfigError)?,
+    })
 }
 
 pub(crate) fn resource_field_value(

@@ -344,3 +344,22 @@ spec:
         args: [\"3\"]
       restartPolicy: Never
 ";
+
+/// The lab's CronJob (`004_…txt`), as written: batch/v1beta1, every two minutes.
+pub const SLEEPY_CRONJOB: &str = "apiVersion: batch/v1beta1
+kind: CronJob
+metadata:
+  name: sleepy
+spec:
+  schedule: \"*/2 * * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: resting
+            image: busybox
+            command: [\"/bin/sleep\"]
+            args: [\"3\"]
+          restartPolicy: Never
+";
